@@ -1,0 +1,64 @@
+// A fixed pool of worker threads for data-parallel loops (rows of a GEMV,
+// experts of a MoE layer). The calling thread takes part, so a pool of N
+// threads has N-1 workers. parallel_for allocates nothing: the loop body is
+// passed by reference and the range is split into one contiguous chunk per
+// thread, so row-split kernels stream their weights sequentially.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace moelab {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);  // n_threads >= 1 (1 = run inline)
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls body(begin, end, thread_index) over [0, n) split into size() chunks
+  // whose boundaries are multiples of `grain`; returns when all are done.
+  template <class Body>
+  void parallel_for(int64_t n, int64_t grain, Body&& body) {
+    using Fn = std::remove_reference_t<Body>;
+    run(n, grain, [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
+        const_cast<void*>(static_cast<const void*>(&body)));
+  }
+
+ private:
+  using Trampoline = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
+  void run(int64_t n, int64_t grain, Trampoline fn, void* ctx);
+  void worker_loop(int index);
+  void run_chunk(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  // The current job.
+  Trampoline fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0, grain_ = 1;
+};
+
+// Splits [0, n) into `parts` chunks aligned to `grain`; chunk i is [begin, end).
+inline void chunk_range(int64_t n, int64_t grain, int parts, int i, int64_t& begin, int64_t& end) {
+  const int64_t units = (n + grain - 1) / grain;
+  const int64_t per = units / parts, extra = units % parts;
+  const int64_t ub = i * per + (i < extra ? i : extra);
+  const int64_t ue = ub + per + (i < extra ? 1 : 0);
+  begin = ub * grain < n ? ub * grain : n;
+  end = ue * grain < n ? ue * grain : n;
+}
+
+}  // namespace moelab

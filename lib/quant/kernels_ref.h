@@ -1,0 +1,77 @@
+// Scalar reference kernels, one set per codec. These define the formats: every
+// SIMD kernel must reproduce `decode_*` bit for bit and `dot_*` within the
+// tolerance named in tests/quant. Implemented per family in legacy.cpp,
+// kquants.cpp, affine.cpp and turbo.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace moelab::quant::ref {
+
+#define MOELAB_DECLARE_CODEC(name)                                                   \
+  void encode_##name(const float* x, void* dst, int64_t n, const float* importance); \
+  void decode_##name(const void* src, float* y, int64_t n)
+
+// Floating formats; their dot takes f32 activations.
+MOELAB_DECLARE_CODEC(f32);
+MOELAB_DECLARE_CODEC(f16);
+MOELAB_DECLARE_CODEC(bf16);
+float dot_f32_f32(const void* w, const void* act, int64_t n);
+float dot_f16_f32(const void* w, const void* act, int64_t n);
+float dot_bf16_f32(const void* w, const void* act, int64_t n);
+
+// Legacy 32-value blocks (legacy.cpp). encode_* are ggml's `_ref` quantizers.
+MOELAB_DECLARE_CODEC(q4_0);
+MOELAB_DECLARE_CODEC(q4_1);
+MOELAB_DECLARE_CODEC(q5_0);
+MOELAB_DECLARE_CODEC(q5_1);
+MOELAB_DECLARE_CODEC(q8_0);
+MOELAB_DECLARE_CODEC(q8_1);  // activation codec for q4_1, q5_1 and affine
+float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q5_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q8_0_q8_0(const void* w, const void* act, int64_t n);
+
+// K-quants (kquants.cpp). encode_*_ref ignores importance and follows ggml's
+// reference quantizer; encode_* honours importance when given.
+MOELAB_DECLARE_CODEC(q2_k);
+MOELAB_DECLARE_CODEC(q3_k);
+MOELAB_DECLARE_CODEC(q4_k);
+MOELAB_DECLARE_CODEC(q5_k);
+MOELAB_DECLARE_CODEC(q6_k);
+MOELAB_DECLARE_CODEC(q8_k);  // activation codec for k-quant dots
+void encode_q2_k_ref(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q3_k_ref(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q4_k_ref(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q5_k_ref(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q6_k_ref(const float* x, void* dst, int64_t n, const float* importance);
+float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q3_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q4_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q5_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q6_k_q8_k(const void* w, const void* act, int64_t n);
+
+// MLX-style affine groups (affine.cpp): block = one group of kGroup values,
+// [fp16 scale][fp16 bias][kGroup * kBits / 8 bytes of little-endian packed codes],
+// x = scale * q + bias, q in [0, 2^kBits). Dot takes q8_1 activations.
+template <int kBits, int kGroup>
+void encode_affine(const float* x, void* dst, int64_t n, const float* importance);
+template <int kBits, int kGroup>
+void decode_affine(const void* src, float* y, int64_t n);
+template <int kBits, int kGroup>
+float dot_affine_q8_1(const void* w, const void* act, int64_t n);
+
+// TurboQuant-style weights (turbo.cpp): per 128-value block, random-sign
+// Walsh-Hadamard rotation, then a Lloyd-Max codebook of 2^kBits levels scaled
+// by the block's RMS. Dot takes activations in `rot128` (same rotation, f32).
+inline constexpr int kTurboBlock = 128;
+MOELAB_DECLARE_CODEC(tq3);
+MOELAB_DECLARE_CODEC(tq4);
+MOELAB_DECLARE_CODEC(rot128);  // activation codec: rotated f32 blocks
+float dot_tq3_rot128(const void* w, const void* act, int64_t n);
+float dot_tq4_rot128(const void* w, const void* act, int64_t n);
+
+#undef MOELAB_DECLARE_CODEC
+
+}  // namespace moelab::quant::ref
