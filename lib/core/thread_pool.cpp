@@ -1,5 +1,7 @@
 #include "core/thread_pool.h"
 
+#include <utility>
+
 #include "core/error.h"
 
 namespace moelab {
@@ -21,7 +23,13 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_chunk(int index) {
   int64_t b, e;
   chunk_range(n_, grain_, n_threads_, index, b, e);
-  if (b < e) fn_(ctx_, b, e, index);
+  if (b >= e) return;
+  try {
+    fn_(ctx_, b, e, index);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
 }
 
 void ThreadPool::run(int64_t n, int64_t grain, Trampoline fn, void* ctx) {
@@ -43,6 +51,7 @@ void ThreadPool::run(int64_t n, int64_t grain, Trampoline fn, void* ctx) {
   run_chunk(0);
   std::unique_lock lock(mutex_);
   done_.wait(lock, [this] { return pending_ == 0; });
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void ThreadPool::worker_loop(int index) {

@@ -2,10 +2,12 @@
 // experts of a MoE layer). The calling thread takes part, so a pool of N
 // threads has N-1 workers. parallel_for allocates nothing: the loop body is
 // passed by reference and the range is split into one contiguous chunk per
-// thread, so row-split kernels stream their weights sequentially.
+// thread, so row-split kernels stream their weights sequentially. An exception
+// thrown in any chunk is rethrown on the calling thread once all chunks end.
 #pragma once
 
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -49,6 +51,7 @@ class ThreadPool {
   Trampoline fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
+  std::exception_ptr error_;  // first exception thrown by a chunk; rethrown by run()
 };
 
 // Splits [0, n) into `parts` chunks aligned to `grain`; chunk i is [begin, end).

@@ -78,6 +78,8 @@ size_t Codec::row_bytes(int64_t n) const {
   return size_t(n / block_values) * size_t(block_bytes);
 }
 
+size_t Codec::alignment() const { return name == "f32" || name == "q8_k" || name == "rot128" ? 4 : 2; }
+
 Isa Codec::decode_kernel_isa(Isa isa) const {
   for (int i = int(isa); i > 0; --i)
     if (decode_by_isa[size_t(i)]) return Isa(i);

@@ -62,6 +62,9 @@ struct Codec {
   double overhead_fraction() const;
 
   size_t row_bytes(int64_t n) const;  // validates n % block_values == 0
+  // Alignment a row's address needs: blocks are read through their structs,
+  // whose widest field is fp16 (2) or f32 (4: f32, q8_k, rot128).
+  size_t alignment() const;
   // The kernel dispatch would pick for `isa`: that ISA's own, else the best
   // lower one. `kernel_isa` reports which one that is (no silent fallbacks:
   // `moelab codecs` prints it).

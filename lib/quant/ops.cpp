@@ -47,6 +47,9 @@ QMatrix make_qmatrix(const Codec& codec, const void* data, size_t data_bytes, in
     throw Error("matrix " + shape_str(rows, cols) + " of codec " + std::string(codec.name) + " needs " +
                 std::to_string(size_t(rows) * row_bytes) + " bytes, buffer has " + std::to_string(data_bytes));
   if (data == nullptr && data_bytes > 0) throw Error("matrix " + shape_str(rows, cols) + ": null data");
+  if (reinterpret_cast<uintptr_t>(data) % codec.alignment() != 0)
+    throw Error("matrix " + shape_str(rows, cols) + " of codec " + std::string(codec.name) + ": data address is not " +
+                std::to_string(codec.alignment()) + "-byte aligned");
   return QMatrix{&codec, static_cast<const uint8_t*>(data), rows, cols, row_bytes};
 }
 

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configure and build moelab (after scripts/setup.sh). Idempotent and incremental.
+#   BUILD_DIR=build-asan CMAKE_FLAGS="-DMOELAB_SANITIZE=ON" scripts/build.sh
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+jobs="${JOBS:-$(nproc)}"
+# shellcheck disable=SC2086
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_FLAGS:-} >/dev/null
+cmake --build "$build" -j "$jobs"
