@@ -113,19 +113,8 @@ float dot(const Codec& codec, const void* w_row, const Activations& act, int64_t
 }
 
 void gemv(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool) {
-  check_activations(*w.codec, x, w.cols, "gemv");
-  const Codec& c = *w.codec;
-  const void* xr = x.row(0);
-  auto body = [&](int64_t begin, int64_t end, int) {
-    if (x.path() == DotPath::exact) {
-      for (int64_t r = begin; r < end; ++r) y[r] = dot_exact(c, w.row(r), static_cast<const float*>(xr), w.cols);
-    } else {
-      const DotFn f = c.dot();
-      for (int64_t r = begin; r < end; ++r) y[r] = f(w.row(r), xr, w.cols);
-    }
-  };
-  if (pool) pool->parallel_for(w.rows, kRowGrain, body);
-  else body(0, w.rows, 0);
+  if (x.rows() != 1) throw Error("gemv: " + std::to_string(x.rows()) + " activation rows, expected 1 (use gemm)");
+  gemm(w, x, y, pool);
 }
 
 void gemv(const QMatrix& w, const float* x, float* y, ThreadPool* pool, DotPath path) {
@@ -134,21 +123,27 @@ void gemv(const QMatrix& w, const float* x, float* y, ThreadPool* pool, DotPath 
   gemv(w, act, y, pool);
 }
 
-void gemm(const QMatrix& w, const float* x, int64_t m, float* y, ThreadPool* pool, DotPath path) {
-  thread_local Activations act;
-  act.encode(*w.codec, x, m, w.cols, path);
+void gemm(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool) {
+  check_activations(*w.codec, x, w.cols, "gemm");
   const Codec& c = *w.codec;
+  const int64_t m = x.rows();
   // Each weight row is loaded once and stays in L1 while all m activation rows use it.
   auto body = [&](int64_t begin, int64_t end, int) {
     const DotFn f = c.dot();
     for (int64_t r = begin; r < end; ++r)
       for (int64_t i = 0; i < m; ++i)
         y[size_t(i) * size_t(w.rows) + size_t(r)] =
-            path == DotPath::exact ? dot_exact(c, w.row(r), static_cast<const float*>(act.row(i)), w.cols)
-                                   : f(w.row(r), act.row(i), w.cols);
+            x.path() == DotPath::exact ? dot_exact(c, w.row(r), static_cast<const float*>(x.row(i)), w.cols)
+                                       : f(w.row(r), x.row(i), w.cols);
   };
   if (pool) pool->parallel_for(w.rows, kRowGrain, body);
   else body(0, w.rows, 0);
+}
+
+void gemm(const QMatrix& w, const float* x, int64_t m, float* y, ThreadPool* pool, DotPath path) {
+  thread_local Activations act;
+  act.encode(*w.codec, x, m, w.cols, path);
+  gemm(w, act, y, pool);
 }
 
 void gather_gemv(const QMatrix& experts, int64_t n_expert, std::span<const int32_t> ids, const Activations& x,
@@ -179,6 +174,40 @@ void gather_gemv(const QMatrix& experts, int64_t n_expert, std::span<const int32
   };
   if (pool) pool->parallel_for(n_ids * rows, kRowGrain, body);
   else body(0, n_ids * rows, 0);
+}
+
+void multi_gemv(std::span<const QMatrix> mats, const Activations& x, float* y, ThreadPool* pool) {
+  if (mats.empty()) return;
+  const Codec& c = *mats[0].codec;
+  const int64_t cols = mats[0].cols;
+  check_activations(c, x, cols, "multi_gemv");
+  if (x.rows() != 1 && x.rows() != int64_t(mats.size()))
+    throw Error("multi_gemv: " + std::to_string(x.rows()) + " activation rows for " + std::to_string(mats.size()) +
+                " matrices (need 1 or one per matrix)");
+  thread_local std::vector<int64_t> first_row;  // [mats.size() + 1] prefix sums of rows
+  first_row.resize(mats.size() + 1);
+  first_row[0] = 0;
+  for (size_t i = 0; i < mats.size(); ++i) {
+    if (mats[i].codec != &c || mats[i].cols != cols)
+      throw Error("multi_gemv: matrix " + std::to_string(i) + " is " + std::string(mats[i].codec->name) + " [" +
+                  std::to_string(mats[i].rows) + ", " + std::to_string(mats[i].cols) + "], expected codec " +
+                  std::string(c.name) + " with " + std::to_string(cols) + " columns");
+    first_row[i + 1] = first_row[i] + mats[i].rows;
+  }
+  const int64_t total = first_row.back();
+  const int64_t* starts = first_row.data();
+  auto body = [&](int64_t begin, int64_t end, int) {
+    const DotFn f = c.dot();
+    size_t m = size_t(std::upper_bound(starts, starts + mats.size(), begin) - starts) - 1;
+    for (int64_t k = begin; k < end; ++k) {
+      while (k >= starts[m + 1]) ++m;
+      const uint8_t* wr = mats[m].row(k - starts[m]);
+      const void* xr = x.row(x.rows() == 1 ? 0 : int64_t(m));
+      y[k] = x.path() == DotPath::exact ? dot_exact(c, wr, static_cast<const float*>(xr), cols) : f(wr, xr, cols);
+    }
+  };
+  if (pool) pool->parallel_for(total, kRowGrain, body);
+  else body(0, total, 0);
 }
 
 }  // namespace moelab::quant

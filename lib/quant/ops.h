@@ -72,6 +72,8 @@ void gemv(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool = n
 // Y[m, rows] = X[m, cols] W^T, for prefill: each weight row is read once for all m activation rows.
 void gemm(const QMatrix& w, const float* x, int64_t m, float* y, ThreadPool* pool = nullptr,
           DotPath path = DotPath::quantized);
+// Y[x.rows(), rows] = X W^T with activations already encoded (gemv when x has one row).
+void gemm(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool = nullptr);
 
 // MoE: experts is [n_expert * rows_per_expert, cols] (GGUF's 3-D expert tensor
 // [n_expert, rows, cols]); for each i, y[i, :] = experts[ids[i]] x_i where x_i
@@ -79,5 +81,10 @@ void gemm(const QMatrix& w, const float* x, int64_t m, float* y, ThreadPool* poo
 // y: [ids.size(), rows_per_expert].
 void gather_gemv(const QMatrix& experts, int64_t n_expert, std::span<const int32_t> ids, const Activations& x,
                  float* y, ThreadPool* pool = nullptr);
+
+// Several matrices of one codec and column count in one parallel pass (the
+// experts a token picked, gate and up together): y is the concatenation of
+// each matrix's output rows. x has 1 row (shared) or one row per matrix.
+void multi_gemv(std::span<const QMatrix> mats, const Activations& x, float* y, ThreadPool* pool = nullptr);
 
 }  // namespace moelab::quant
