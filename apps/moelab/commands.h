@@ -18,4 +18,24 @@ struct CodecsOptions {
 };
 int run_codecs(const CodecsOptions& opts);
 
+struct GenOptions {
+  std::string preset;
+  int64_t layers = 0, experts = 0;
+  std::string codec = "q4_k";
+  uint64_t seed = 1;
+  std::string dist = "gaussian";  // gaussian | heavy
+  double router_skew = 0.5;
+  bool tied = false;
+  int threads = 2;
+  std::string output;
+};
+int run_gen(const GenOptions& opts);
+
+struct InspectOptions {
+  std::string model;
+  int64_t top_k = 0;
+  bool tensors = false;
+};
+int run_inspect(const InspectOptions& opts);
+
 }  // namespace moelab::cli

@@ -19,9 +19,31 @@ int main(int argc, char** argv) {
   codecs->add_option("--seed", codecs_opts.seed, "Random seed for the test matrices");
   codecs->add_flag("--no-speed", codecs_opts.no_speed, "Skip the GEMV timing");
   codecs->add_option("--markdown", codecs_opts.markdown_path, "Also write the table as Markdown to this file");
+
+  moelab::cli::GenOptions gen_opts;
+  auto* gen = app.add_subcommand("gen", "Write a synthetic model of a published shape as a real GGUF file");
+  gen->add_option("--preset", gen_opts.preset, "Preset name (datasets/models/<name>.json) or path")->required();
+  gen->add_option("--layers", gen_opts.layers, "Keep only this many layers (0 = all)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--experts", gen_opts.experts, "Keep only this many experts per layer (0 = all)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--codec", gen_opts.codec, "GGUF codec of the 2-D weights (router stays f32)");
+  gen->add_option("--seed", gen_opts.seed, "Random seed");
+  gen->add_option("--dist", gen_opts.dist, "Weight distribution")->check(CLI::IsMember({"gaussian", "heavy"}));
+  gen->add_option("--router-skew", gen_opts.router_skew, "Log-normal sigma of router row norms (expert popularity skew)")->check(CLI::NonNegativeNumber);
+  gen->add_flag("--tied", gen_opts.tied, "Tie the output head to the token embedding");
+  gen->add_option("--threads", gen_opts.threads, "Threads")->check(CLI::PositiveNumber);
+  gen->add_option("-o,--output", gen_opts.output, "Output GGUF path")->required();
+
+  moelab::cli::InspectOptions inspect_opts;
+  auto* inspect = app.add_subcommand("inspect", "Architecture, tensors by role, codec mix, resident vs expert bytes");
+  inspect->add_option("model", inspect_opts.model, "GGUF file")->required();
+  inspect->add_option("--top-k", inspect_opts.top_k, "Experts per token for the active-bytes figure (0 = the model's)");
+  inspect->add_flag("--tensors", inspect_opts.tensors, "List every tensor");
+
   try {
     app.parse(argc, argv);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
+    if (*gen) return moelab::cli::run_gen(gen_opts);
+    if (*inspect) return moelab::cli::run_inspect(inspect_opts);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const moelab::Error& e) {
