@@ -12,7 +12,17 @@ namespace moelab::quant {
 namespace avx2 {
 // legacy_avx2.cpp (f16, bf16, q4_0 .. q8_0)
 
-// kquants_avx2.cpp (q2_k .. q6_k, q8_k)
+// kquants_avx2.cpp (q2_k .. q6_k with q8_k activations)
+float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q3_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q4_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q5_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q6_k_q8_k(const void* w, const void* act, int64_t n);
+void decode_q2_k(const void* src, float* y, int64_t n);
+void decode_q3_k(const void* src, float* y, int64_t n);
+void decode_q4_k(const void* src, float* y, int64_t n);
+void decode_q5_k(const void* src, float* y, int64_t n);
+void decode_q6_k(const void* src, float* y, int64_t n);
 
 // lowbit_avx2.cpp (affine, tq)
 }  // namespace avx2
@@ -20,7 +30,17 @@ namespace avx2 {
 namespace avx512 {
 // legacy_avx512.cpp
 
-// kquants_avx512.cpp
+// kquants_avx512.cpp (q2_k .. q6_k with q8_k activations)
+float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q3_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q4_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q5_k_q8_k(const void* w, const void* act, int64_t n);
+float dot_q6_k_q8_k(const void* w, const void* act, int64_t n);
+void decode_q2_k(const void* src, float* y, int64_t n);
+void decode_q3_k(const void* src, float* y, int64_t n);
+void decode_q4_k(const void* src, float* y, int64_t n);
+void decode_q5_k(const void* src, float* y, int64_t n);
+void decode_q6_k(const void* src, float* y, int64_t n);
 
 // lowbit_avx512.cpp
 }  // namespace avx512
