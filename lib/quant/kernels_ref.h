@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "core/fp16.h"
+
 namespace moelab::quant::ref {
 
 #define MOELAB_DECLARE_CODEC(name)                                                   \
@@ -53,8 +55,19 @@ float dot_q5_k_q8_k(const void* w, const void* act, int64_t n);
 float dot_q6_k_q8_k(const void* w, const void* act, int64_t n);
 
 // MLX-style affine groups (affine.cpp): block = one group of kGroup values,
-// [fp16 scale][fp16 bias][kGroup * kBits / 8 bytes of little-endian packed codes],
-// x = scale * q + bias, q in [0, 2^kBits). Dot takes q8_1 activations.
+// x = scale * q + bias, q in [0, 2^kBits), codes a little-endian bit stream
+// (value j at bit kBits * j), as mx.quantize packs them. Dot takes q8_1
+// activations. encode_affine_ref is MLX's min/max rule; encode_affine refines
+// scale and bias by (importance-)weighted least squares and never does worse.
+template <int kBits, int kGroup>
+struct BlockAffine {
+  fp16_t scale, bias;
+  uint8_t codes[kGroup * kBits / 8];
+};
+static_assert(sizeof(BlockAffine<4, 64>) == 2 * sizeof(fp16_t) + 64 * 4 / 8);  // 36
+static_assert(sizeof(BlockAffine<3, 32>) == 2 * sizeof(fp16_t) + 32 * 3 / 8);  // 16
+template <int kBits, int kGroup>
+void encode_affine_ref(const float* x, void* dst, int64_t n, const float* importance);
 template <int kBits, int kGroup>
 void encode_affine(const float* x, void* dst, int64_t n, const float* importance);
 template <int kBits, int kGroup>
@@ -62,10 +75,32 @@ void decode_affine(const void* src, float* y, int64_t n);
 template <int kBits, int kGroup>
 float dot_affine_q8_1(const void* w, const void* act, int64_t n);
 
-// TurboQuant-style weights (turbo.cpp): per 128-value block, random-sign
-// Walsh-Hadamard rotation, then a Lloyd-Max codebook of 2^kBits levels scaled
-// by the block's RMS. Dot takes activations in `rot128` (same rotation, f32).
+// TurboQuant-style weights (turbo.cpp): per 128-value block, the random-sign
+// Walsh-Hadamard rotation of hadamard.h, then a symmetric Lloyd-Max codebook
+// for N(0, 1) (2^kBits levels +-kTqNLevels[m]) times one fp16 scale per block,
+// the least-squares scale for the chosen codes. Dot takes activations in
+// `rot128` (the same rotation, f32): <R^T c, x> = <c, R x>.
 inline constexpr int kTurboBlock = 128;
+// Positive halves of the codebooks, ascending (values in turbo.cpp).
+extern const float kTq3Levels[4];
+extern const float kTq4Levels[8];
+// Codes are sign + magnitude index, stored so that SIMD kernels unpack 16
+// lanes with one shift each:
+// tq3: value i's sign is bit i of `signs` (a little-endian bit stream) and
+//      its magnitude index bits 2i..2i+1 of `mags`.
+struct BlockTq3 {
+  fp16_t scale;
+  uint8_t signs[kTurboBlock / 8];
+  uint8_t mags[kTurboBlock * 2 / 8];
+};
+static_assert(sizeof(BlockTq3) == sizeof(fp16_t) + kTurboBlock * 3 / 8);  // 50
+// tq4: value i's 4-bit code (sign << 3 | magnitude index) is nibble i / 16
+//      of little-endian 32-bit word i % 16.
+struct BlockTq4 {
+  fp16_t scale;
+  uint8_t codes[kTurboBlock * 4 / 8];
+};
+static_assert(sizeof(BlockTq4) == sizeof(fp16_t) + kTurboBlock * 4 / 8);  // 66
 MOELAB_DECLARE_CODEC(tq3);
 MOELAB_DECLARE_CODEC(tq4);
 MOELAB_DECLARE_CODEC(rot128);  // activation codec: rotated f32 blocks
