@@ -28,7 +28,10 @@ template <int kBits, int kGroup>
 constexpr Codec affine_row(std::string_view name) {
   return Codec{name, Family::affine, -1, kGroup, sizeof(ref::BlockAffine<kBits, kGroup>), kBits, kGroup, "q8_1", true,
                ref::encode_affine_ref<kBits, kGroup>, ref::encode_affine<kBits, kGroup>,
-               decoders(ref::decode_affine<kBits, kGroup>), dots(ref::dot_affine_q8_1<kBits, kGroup>)};
+               decoders(ref::decode_affine<kBits, kGroup>, avx2::decode_affine<kBits, kGroup>,
+                        avx512::decode_affine<kBits, kGroup>),
+               dots(ref::dot_affine_q8_1<kBits, kGroup>, avx2::dot_affine_q8_1<kBits, kGroup>,
+                    avx512::dot_affine_q8_1<kBits, kGroup>)};
 }
 
 using namespace ref;
@@ -85,9 +88,11 @@ const Codec kCodecs[] = {
     affine_row<2, 64>("affine2_g64"),
     affine_row<2, 128>("affine2_g128"),
     {"tq4", Family::turbo, -1, kTurboBlock, sizeof(BlockTq4), 4, kTurboBlock, "rot128", false, encode_tq4,
-     encode_tq4, decoders(decode_tq4), dots(dot_tq4_rot128)},
+     encode_tq4, decoders(decode_tq4, avx2::decode_tq4, avx512::decode_tq4),
+     dots(dot_tq4_rot128, avx2::dot_tq4_rot128, avx512::dot_tq4_rot128)},
     {"tq3", Family::turbo, -1, kTurboBlock, sizeof(BlockTq3), 3, kTurboBlock, "rot128", false, encode_tq3,
-     encode_tq3, decoders(decode_tq3), dots(dot_tq3_rot128)},
+     encode_tq3, decoders(decode_tq3, avx2::decode_tq3, avx512::decode_tq3),
+     dots(dot_tq3_rot128, avx2::dot_tq3_rot128, avx512::dot_tq3_rot128)},
     // Activation-only codecs: what weight dots consume, never stored weights.
     {"q8_1", Family::gguf_block, kQ8_1, kQK, sizeof(BlockQ8_1), 8, kQK, "", false, encode_q8_1, encode_q8_1,
      decoders(decode_q8_1), dots(nullptr)},

@@ -24,7 +24,15 @@ void decode_q4_k(const void* src, float* y, int64_t n);
 void decode_q5_k(const void* src, float* y, int64_t n);
 void decode_q6_k(const void* src, float* y, int64_t n);
 
-// lowbit_avx2.cpp (affine, tq)
+// lowbit_avx2.cpp (affine{2,3,4,5,6,8}_g{32,64,128}, tq3, tq4)
+template <int kBits, int kGroup>
+void decode_affine(const void* src, float* y, int64_t n);
+template <int kBits, int kGroup>
+float dot_affine_q8_1(const void* w, const void* act, int64_t n);
+void decode_tq3(const void* src, float* y, int64_t n);
+void decode_tq4(const void* src, float* y, int64_t n);
+float dot_tq3_rot128(const void* w, const void* act, int64_t n);
+float dot_tq4_rot128(const void* w, const void* act, int64_t n);
 }  // namespace avx2
 
 namespace avx512 {
@@ -42,7 +50,15 @@ void decode_q4_k(const void* src, float* y, int64_t n);
 void decode_q5_k(const void* src, float* y, int64_t n);
 void decode_q6_k(const void* src, float* y, int64_t n);
 
-// lowbit_avx512.cpp
+// lowbit_avx512.cpp (same set as avx2; integer dots use VNNI)
+template <int kBits, int kGroup>
+void decode_affine(const void* src, float* y, int64_t n);
+template <int kBits, int kGroup>
+float dot_affine_q8_1(const void* w, const void* act, int64_t n);
+void decode_tq3(const void* src, float* y, int64_t n);
+void decode_tq4(const void* src, float* y, int64_t n);
+float dot_tq3_rot128(const void* w, const void* act, int64_t n);
+float dot_tq4_rot128(const void* w, const void* act, int64_t n);
 }  // namespace avx512
 
 }  // namespace moelab::quant

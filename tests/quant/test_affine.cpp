@@ -199,6 +199,14 @@ TEST(Affine, ImportanceLowersTheWeightedError) {
   }
 }
 
+TEST(Affine, EveryRowHasAvx2AndAvx512Kernels) {
+  for (const Codec* c : affine_codecs())
+    for (int i = 0; i < kIsaCount; ++i) {
+      EXPECT_NE(c->decode_by_isa[size_t(i)], nullptr) << c->name << " " << isa_name(Isa(i));
+      EXPECT_NE(c->dot_by_isa[size_t(i)], nullptr) << c->name << " " << isa_name(Isa(i));
+    }
+}
+
 TEST(Affine, RegistryReportsBitsAndOverhead) {
   for (int bits : kBitsList)
     for (int group : kGroups) {
@@ -283,7 +291,7 @@ TEST(Affine, SimdDotWithinToleranceOfScalar) {
         const int64_t n = groups * c->group;
         const auto w = student_t_matrix(1, n, rng());
         const auto x = gaussian_matrix(1, n, rng(), 3.0f);
-        // Copy into exact-size buffers so a kernel reading past the row end is caught by ASan.
+        // Buffers are exactly one row long, so a kernel reading past its end shows under ASan.
         const auto bytes = encode(*c, w);
         const Act a = make_act(x);
         const auto wd = decode(*c, bytes, n);

@@ -196,6 +196,14 @@ TEST(Turbo, BlockScaleIsLeastSquaresForItsCodes) {
 
 std::vector<const Codec*> tq_codecs() { return {&codec("tq3"), &codec("tq4")}; }
 
+TEST(Turbo, EveryRowHasAvx2AndAvx512Kernels) {
+  for (const Codec* c : tq_codecs())
+    for (int i = 0; i < kIsaCount; ++i) {
+      EXPECT_NE(c->decode_by_isa[size_t(i)], nullptr) << c->name << " " << isa_name(Isa(i));
+      EXPECT_NE(c->dot_by_isa[size_t(i)], nullptr) << c->name << " " << isa_name(Isa(i));
+    }
+}
+
 TEST(Turbo, DotRefEqualsF32DotOfDecodedWeights) {
   const Codec& rot = codec("rot128");
   const int64_t n = 6 * kBlock;

@@ -1,0 +1,421 @@
+// AVX-512 (F/BW/VL/DQ/VNNI) kernels of the non-GGUF weight codecs: affine
+// groups (all bit widths) and tq3/tq4. Scalar twins: affine.cpp, turbo.cpp.
+//
+//   affine dot, per 32-value q8_1 block: unpack the codes, integer dot with
+//     the int8 activations (VNNI vpdpbusd on bytes for 4 and 8 bits, vpdpwssd
+//     on 16-bit codes for 2, 3, 5, 6 bits), then acc += float(isum) * scale * d;
+//     bias * s is summed on the side.
+//   affine decode: same unpack, then float(q) * scale + bias (two roundings,
+//     as the scalar decode) -- bit-identical.
+//   tq dot: codebook lookup with a permute whose table is pre-scaled by the
+//     block scale, fused multiply-add with the rotated f32 activations.
+//     tq4: one 64-byte load holds 16 lanes x 8 nibbles; tq3: magnitudes from
+//     a broadcast 32-bit word, signs straight into a mask register.
+//   tq decode: codebook values, the same Walsh-Hadamard butterflies as
+//     hadamard::fwht in the same order, one multiply, sign flips -- bit-identical.
+// GCC 12 flags the deliberately undefined lanes inside the intrinsics
+// themselves (_mm512_undefined_*, GCC PR 105593) once they are inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/hadamard.h"
+#include "quant/kernels_ref.h"
+#include "quant/simd.h"
+
+#pragma GCC optimize("fp-contract=off")
+
+namespace moelab::quant::avx512 {
+namespace {
+
+using ref::BlockAffine;
+using ref::BlockTq3;
+using ref::BlockTq4;
+
+void check_row(const char* codec, int64_t n, int block) {
+  if (n < 0 || n % block != 0)
+    throw Error(std::string(codec) + ": row length " + std::to_string(n) + " is not a multiple of " +
+                std::to_string(block));
+}
+
+template <int kBits, int kGroup>
+void check_affine(int64_t n) {
+  if (n < 0 || n % kGroup != 0)
+    throw Error("affine" + std::to_string(kBits) + "_g" + std::to_string(kGroup) + ": row length " +
+                std::to_string(n) + " is not a multiple of the group size " + std::to_string(kGroup));
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Two fp16 values (scale, bias) or (d, s) at p -> lanes 0 and 1.
+// Weights stream from DRAM once per GEMV and the hardware prefetchers stop at
+// 4 KiB pages; prefetching this far ahead (running into the next rows, which
+// a GEMV reads next) keeps enough lines in flight to reach DRAM bandwidth.
+constexpr int kPrefetchBytes = 2048;
+
+template <size_t kBlockBytes>
+void prefetch_ahead(const void* block) {
+  const char* p = static_cast<const char*>(block) + kPrefetchBytes;
+  for (size_t off = 0; off < kBlockBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+  if constexpr (kBlockBytes % 64 != 0) _mm_prefetch(p + kBlockBytes - 1, _MM_HINT_T0);
+}
+
+__m128 load_fp16_pair(const void* p) { return _mm_cvtph_ps(_mm_loadu_si32(p)); }
+
+// ---- affine: codes of one 32-value chunk ------------------------------------------
+
+// 4 bits: 16 bytes -> 32 code bytes in order. Each byte b widens to the word
+// b | b << 4 and the mask keeps its low nibble in byte 0, high nibble in byte 1.
+__m256i codes4_bytes(const uint8_t* p) {
+  const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_ternarylogic_epi32(w, _mm256_slli_epi16(w, 4), _mm256_set1_epi16(0x0f0f), 0xa8);  // (a | b) & c
+}
+
+// 2, 3, 5, 6 bits: codes as 16-bit words. For each word a byte shuffle picks
+// the two stream bytes holding the code, a variable shift aligns it.
+template <int kBits>
+constexpr std::array<int16_t, 32> window_shifts(int first_code, int lanes) {
+  std::array<int16_t, 32> s{};
+  for (int i = 0; i < lanes * 8; ++i) s[size_t(i)] = int16_t(((first_code + i) * kBits) % 8);
+  return s;
+}
+
+// 2 or 3 bits, 32 codes -> 32 words in a zmm. 2 bits: the 8 stream bytes are
+// broadcast as a qword (each lane sees bytes 0..7 at 0 and 8). 3 bits: the 16
+// bytes ending at the chunk's end (the 4 before it are the group header or the
+// previous chunk) are broadcast to all four lanes.
+template <int kBits>
+__m512i codes_words32(const uint8_t* p) {
+  static_assert(kBits == 2 || kBits == 3);
+  if constexpr (kBits == 2) {
+    static constexpr auto kIdx = [] {
+      std::array<int8_t, 64> idx{};
+      for (int lane = 0; lane < 4; ++lane)
+        for (int k = 0; k < 8; ++k) {
+          const int byte = (lane * 8 + k) * 2 / 8;  // codes never straddle bytes
+          idx[size_t(lane * 16 + 2 * k)] = int8_t(byte);
+          idx[size_t(lane * 16 + 2 * k + 1)] = int8_t(-128);
+        }
+      return idx;
+    }();
+    static constexpr auto kShift = window_shifts<2>(0, 4);
+    uint64_t q;
+    std::memcpy(&q, p, 8);
+    const __m512i src = _mm512_set1_epi64(int64_t(q));
+    const __m512i w = _mm512_shuffle_epi8(src, _mm512_loadu_si512(kIdx.data()));
+    return _mm512_and_si512(_mm512_srlv_epi16(w, _mm512_loadu_si512(kShift.data())), _mm512_set1_epi16(3));
+  } else {
+    static constexpr auto kIdx = [] {
+      std::array<int8_t, 64> idx{};
+      for (int lane = 0; lane < 4; ++lane)
+        for (int k = 0; k < 8; ++k) {
+          const int code = lane * 8 + k, byte = code * 3 / 8;
+          idx[size_t(lane * 16 + 2 * k)] = int8_t(4 + byte);
+          idx[size_t(lane * 16 + 2 * k + 1)] = byte + 1 < 12 ? int8_t(4 + byte + 1) : int8_t(-128);
+        }
+      return idx;
+    }();
+    static constexpr auto kShift = window_shifts<3>(0, 4);
+    const __m512i src = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p - 4)));
+    const __m512i w = _mm512_shuffle_epi8(src, _mm512_loadu_si512(kIdx.data()));
+    return _mm512_and_si512(_mm512_srlv_epi16(w, _mm512_loadu_si512(kShift.data())), _mm512_set1_epi16(7));
+  }
+}
+
+// 5 or 6 bits, 16 codes (half a chunk) -> 16 words in a ymm. The 16 loaded
+// bytes end at or before the chunk's end and start at most 4 bytes before it.
+template <int kBits, int kHalf>
+__m256i codes_words16(const uint8_t* chunk) {
+  static_assert(kBits == 5 || kBits == 6);
+  constexpr int kHalfBytes = 2 * kBits;            // 16 codes
+  constexpr int kStart = kHalf == 0 ? -4 : kHalfBytes + kHalfBytes - 16;  // load offset from chunk start
+  constexpr int kBase = kHalf * kHalfBytes - kStart;  // where the half's first byte sits in the load
+  static constexpr auto kIdx = [] {
+    std::array<int8_t, 32> idx{};
+    for (int lane = 0; lane < 2; ++lane)
+      for (int k = 0; k < 8; ++k) {
+        const int code = lane * 8 + k, byte = code * kBits / 8;
+        idx[size_t(lane * 16 + 2 * k)] = int8_t(kBase + byte);
+        idx[size_t(lane * 16 + 2 * k + 1)] = byte + 1 < kHalfBytes ? int8_t(kBase + byte + 1) : int8_t(-128);
+      }
+    return idx;
+  }();
+  static constexpr auto kShift = [] {
+    std::array<int16_t, 16> s{};
+    for (int i = 0; i < 16; ++i) s[size_t(i)] = int16_t((i * kBits) % 8);
+    return s;
+  }();
+  const __m256i src = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + kStart)));
+  const __m256i w = _mm256_shuffle_epi8(src, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kIdx.data())));
+  return _mm256_and_si256(_mm256_srlv_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShift.data()))),
+                          _mm256_set1_epi16((1 << kBits) - 1));
+}
+
+// Integer dot of one chunk's 32 codes with one q8_1 block's 32 int8 values,
+// spread over the lanes of the returned vector.
+template <int kBits>
+auto chunk_isum(const uint8_t* codes, const int8_t* qs) {
+  if constexpr (kBits == 8) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+  } else if constexpr (kBits == 4) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes4_bytes(codes),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+  } else if constexpr (kBits == 2 || kBits == 3) {
+    const __m512i a = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+    return _mm512_dpwssd_epi32(_mm512_setzero_si512(), codes_words32<kBits>(codes), a);
+  } else {
+    const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
+    const __m256i w0 = codes_words16<kBits, 0>(codes), w1 = codes_words16<kBits, 1>(codes);
+    return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), w0, a0), w1, a1);
+  }
+}
+
+// Float accumulator matching chunk_isum's width.
+template <bool kWide>
+struct AccFor {
+  using type = __m256;
+};
+template <>
+struct AccFor<true> {
+  using type = __m512;
+};
+
+// The 32 codes of one chunk as 32 int32 lanes in two zmm (for decode).
+template <int kBits>
+void chunk_codes_i32(const uint8_t* codes, __m512i& lo, __m512i& hi) {
+  if constexpr (kBits == 8 || kBits == 4) {
+    const __m256i b = kBits == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)) : codes4_bytes(codes);
+    lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(b));
+    hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1));
+  } else if constexpr (kBits == 2 || kBits == 3) {
+    const __m512i w = codes_words32<kBits>(codes);
+    lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(w));
+    hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(w, 1));
+  } else {
+    lo = _mm512_cvtepu16_epi32(codes_words16<kBits, 0>(codes));
+    hi = _mm512_cvtepu16_epi32(codes_words16<kBits, 1>(codes));
+  }
+}
+
+}  // namespace
+
+template <int kBits, int kGroup>
+float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
+  check_affine<kBits, kGroup>(n);
+  constexpr int kChunks = kGroup / kQK;
+  constexpr int kChunkBytes = kQK * kBits / 8;
+  const auto* blk = static_cast<const BlockAffine<kBits, kGroup>*>(w);
+  const auto* a = static_cast<const BlockQ8_1*>(act);
+  using Acc = typename AccFor<kBits == 2 || kBits == 3>::type;
+  Acc acc[2] = {};
+  __m128 side[2] = {_mm_setzero_ps(), _mm_setzero_ps()};  // lane 1: sums of bias * s
+  // One q8_1 block: [scale * d, bias * s] from one multiply of the fp16 pairs.
+  // Blocks alternate between two sets of accumulators to halve the add chains.
+  auto block = [&](const uint8_t* codes, const BlockQ8_1& ab, __m128 hdr, int k, Acc& into) {
+    const __m128 p = _mm_mul_ps(load_fp16_pair(&ab), hdr);
+    side[k] = _mm_add_ps(side[k], p);
+    const auto isum = chunk_isum<kBits>(codes, ab.qs);
+    if constexpr (kBits == 2 || kBits == 3)
+      into = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(p), into);
+    else
+      into = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_broadcastss_ps(p), into);
+  };
+  const int64_t n_groups = n / kGroup;
+  int64_t g = 0;
+  if constexpr (kChunks == 1) {  // two groups per step so the two accumulators alternate
+    for (; g + 1 < n_groups; g += 2, a += 2) {
+      prefetch_ahead<2 * sizeof(blk[g])>(&blk[g]);
+      block(blk[g].codes, a[0], load_fp16_pair(&blk[g]), 0, acc[0]);
+      block(blk[g + 1].codes, a[1], load_fp16_pair(&blk[g + 1]), 1, acc[1]);
+    }
+  }
+  for (; g < n_groups; ++g, a += kChunks) {
+    prefetch_ahead<sizeof(blk[g])>(&blk[g]);
+    const __m128 hdr = load_fp16_pair(&blk[g]);
+    for (int c = 0; c < kChunks; ++c) block(blk[g].codes + c * kChunkBytes, a[c], hdr, c % 2, acc[c % 2]);
+  }
+  float total;
+  if constexpr (kBits == 2 || kBits == 3)
+    total = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+  else
+    total = hsum(_mm256_add_ps(acc[0], acc[1]));
+  return total + _mm_cvtss_f32(_mm_shuffle_ps(side[0], side[0], 1)) +
+         _mm_cvtss_f32(_mm_shuffle_ps(side[1], side[1], 1));
+}
+
+template <int kBits, int kGroup>
+void decode_affine(const void* src, float* y, int64_t n) {
+  check_affine<kBits, kGroup>(n);
+  constexpr int kChunkBytes = kQK * kBits / 8;
+  const auto* blk = static_cast<const BlockAffine<kBits, kGroup>*>(src);
+  for (int64_t g = 0; g < n / kGroup; ++g) {
+    // The scalar fp16 conversion, so that NaN payloads decode as in affine.cpp.
+    const __m512 scale = _mm512_set1_ps(fp16_to_f32(blk[g].scale));
+    const __m512 bias = _mm512_set1_ps(fp16_to_f32(blk[g].bias));
+    for (int c = 0; c < kGroup / kQK; ++c, y += kQK) {
+      __m512i lo, hi;
+      chunk_codes_i32<kBits>(blk[g].codes + c * kChunkBytes, lo, hi);
+      _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(lo), scale), bias));
+      _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(hi), scale), bias));
+    }
+  }
+}
+
+#define MOELAB_INSTANTIATE_AFFINE(B, G)                                   \
+  template float dot_affine_q8_1<B, G>(const void*, const void*, int64_t); \
+  template void decode_affine<B, G>(const void*, float*, int64_t);
+#define MOELAB_INSTANTIATE_AFFINE_BITS(B) \
+  MOELAB_INSTANTIATE_AFFINE(B, 32) MOELAB_INSTANTIATE_AFFINE(B, 64) MOELAB_INSTANTIATE_AFFINE(B, 128)
+MOELAB_INSTANTIATE_AFFINE_BITS(2)
+MOELAB_INSTANTIATE_AFFINE_BITS(3)
+MOELAB_INSTANTIATE_AFFINE_BITS(4)
+MOELAB_INSTANTIATE_AFFINE_BITS(5)
+MOELAB_INSTANTIATE_AFFINE_BITS(6)
+MOELAB_INSTANTIATE_AFFINE_BITS(8)
+#undef MOELAB_INSTANTIATE_AFFINE_BITS
+#undef MOELAB_INSTANTIATE_AFFINE
+
+// ---- tq3 / tq4 ------------------------------------------------------------------
+
+namespace {
+
+constexpr int kTq = ref::kTurboBlock;
+
+// Value v of 16-lane group `r` is negated by the rotation when bit v of kRotMask[r] is set.
+constexpr std::array<__mmask16, 8> kRotMask = [] {
+  std::array<__mmask16, 8> m{};
+  for (int r = 0; r < 8; ++r) m[size_t(r)] = __mmask16(hadamard::kSignBits[size_t(r / 4)] >> (16 * (r % 4)));
+  return m;
+}();
+
+__m512 flip_sign(__m512 v, __mmask16 k) {
+  return _mm512_mask_xor_ps(v, k, v, _mm512_castsi512_ps(_mm512_set1_epi32(int(0x80000000u))));
+}
+
+// tq3 codebook values (unscaled) of the 16-lane group r: magnitudes from a
+// broadcast 32-bit word of `mags` shifted per lane, permuted from the 4-level
+// table of every 128-bit lane; signs from 16 bits of `signs` as a mask.
+__m512 tq3_values(const BlockTq3& b, int r, __m512 table4) {
+  const __m512i kShift = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  uint32_t m;
+  std::memcpy(&m, b.mags + 4 * r, 4);
+  uint16_t s;
+  std::memcpy(&s, b.signs + 2 * r, 2);
+  const __m512i idx = _mm512_srlv_epi32(_mm512_set1_epi32(int(m)), kShift);
+  return flip_sign(_mm512_permutevar_ps(table4, idx), __mmask16(s));
+}
+
+__m512 tq3_table(float scale) {
+  const __m128 t = _mm_mul_ps(_mm_loadu_ps(ref::kTq3Levels), _mm_set1_ps(scale));
+  return _mm512_broadcast_f32x4(t);
+}
+
+// tq4: codes sign << 3 | magnitude index into a 16-entry table [+m0..+m7, -m0..-m7].
+__m512 tq4_table(float scale) {
+  const __m256 pos = _mm256_mul_ps(_mm256_loadu_ps(ref::kTq4Levels), _mm256_set1_ps(scale));
+  const __m256 neg = _mm256_xor_ps(pos, _mm256_set1_ps(-0.0f));
+  return _mm512_insertf32x8(_mm512_castps256_ps512(pos), neg, 1);
+}
+
+// hadamard::fwht on 8 registers of 16 floats, same stages and butterflies.
+void fwht(__m512* v) {
+  for (int r = 0; r < 8; ++r) {
+    __m512 x = v[r];
+    __m512 t = _mm512_permute_ps(x, 0xb1);  // span 1
+    x = _mm512_mask_blend_ps(0xaaaa, _mm512_add_ps(x, t), _mm512_sub_ps(t, x));
+    t = _mm512_permute_ps(x, 0x4e);  // span 2
+    x = _mm512_mask_blend_ps(0xcccc, _mm512_add_ps(x, t), _mm512_sub_ps(t, x));
+    t = _mm512_shuffle_f32x4(x, x, 0xb1);  // span 4: swap adjacent 128-bit lanes
+    x = _mm512_mask_blend_ps(0xf0f0, _mm512_add_ps(x, t), _mm512_sub_ps(t, x));
+    t = _mm512_shuffle_f32x4(x, x, 0x4e);  // span 8: swap 256-bit halves
+    v[r] = _mm512_mask_blend_ps(0xff00, _mm512_add_ps(x, t), _mm512_sub_ps(t, x));
+  }
+  for (int h = 1; h < 8; h *= 2)  // spans 16, 32, 64
+    for (int i = 0; i < 8; i += 2 * h)
+      for (int j = i; j < i + h; ++j) {
+        const __m512 a = v[j], b = v[j + h];
+        v[j] = _mm512_add_ps(a, b);
+        v[j + h] = _mm512_sub_ps(a, b);
+      }
+}
+
+// y = sign_D * (H c * k), the tail of every tq decode.
+void finish_decode(__m512* v, float scale, float* y) {
+  fwht(v);
+  const __m512 k = _mm512_set1_ps(scale * hadamard::kInvSqrtBlock);
+  for (int r = 0; r < 8; ++r) _mm512_storeu_ps(y + 16 * r, flip_sign(_mm512_mul_ps(v[r], k), kRotMask[size_t(r)]));
+}
+
+}  // namespace
+
+float dot_tq3_rot128(const void* w, const void* act, int64_t n) {
+  check_row("tq3", n, kTq);
+  const auto* blk = static_cast<const BlockTq3*>(w);
+  const auto* x = static_cast<const float*>(act);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t b = 0; b < n / kTq; ++b, x += kTq) {
+    prefetch_ahead<sizeof(BlockTq3)>(&blk[b]);
+    const __m512 table = tq3_table(_cvtsh_ss(blk[b].scale));
+    for (int r = 0; r < 8; ++r)
+      acc[r % 4] = _mm512_fmadd_ps(tq3_values(blk[b], r, table), _mm512_loadu_ps(x + 16 * r), acc[r % 4]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+float dot_tq4_rot128(const void* w, const void* act, int64_t n) {
+  check_row("tq4", n, kTq);
+  const auto* blk = static_cast<const BlockTq4*>(w);
+  const auto* x = static_cast<const float*>(act);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t b = 0; b < n / kTq; ++b, x += kTq) {
+    prefetch_ahead<sizeof(BlockTq4)>(&blk[b]);
+    const __m512 table = tq4_table(_cvtsh_ss(blk[b].scale));
+    const __m512i raw = _mm512_loadu_si512(blk[b].codes);  // lane j: the 8 nibbles of values j, j + 16, ...
+    for (int r = 0; r < 8; ++r) {
+      const __m512i idx = _mm512_srlv_epi32(raw, _mm512_set1_epi32(4 * r));
+      acc[r % 4] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, table), _mm512_loadu_ps(x + 16 * r), acc[r % 4]);
+    }
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+void decode_tq3(const void* src, float* y, int64_t n) {
+  check_row("tq3", n, kTq);
+  const auto* blk = static_cast<const BlockTq3*>(src);
+  const __m512 table = tq3_table(1.0f);
+  __m512 v[8];
+  for (int64_t b = 0; b < n / kTq; ++b, y += kTq) {
+    for (int r = 0; r < 8; ++r) v[r] = tq3_values(blk[b], r, table);
+    finish_decode(v, fp16_to_f32(blk[b].scale), y);
+  }
+}
+
+void decode_tq4(const void* src, float* y, int64_t n) {
+  check_row("tq4", n, kTq);
+  const auto* blk = static_cast<const BlockTq4*>(src);
+  const __m512 table = tq4_table(1.0f);
+  __m512 v[8];
+  for (int64_t b = 0; b < n / kTq; ++b, y += kTq) {
+    const __m512i raw = _mm512_loadu_si512(blk[b].codes);
+    for (int r = 0; r < 8; ++r) v[r] = _mm512_permutexvar_ps(_mm512_srlv_epi32(raw, _mm512_set1_epi32(4 * r)), table);
+    finish_decode(v, fp16_to_f32(blk[b].scale), y);
+  }
+}
+
+}  // namespace moelab::quant::avx512
