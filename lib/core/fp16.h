@@ -1,5 +1,8 @@
-// IEEE half and bfloat16 conversions, bit-exact with ggml's scalar reference
-// (round-to-nearest-even on the way down; exact on the way up).
+// IEEE half and bfloat16 conversions, bit-exact with numpy (np.float16) and
+// hence with gguf's python reference: round-to-nearest-even on the way down,
+// exact on the way up, NaN payloads kept (checked in tests/quant/test_fp16.cpp
+// against all 65536 halves). Hardware F16C differs only on NaNs: vcvtph2ps
+// sets the quiet bit of signaling NaNs, which SIMD decoders must undo.
 #pragma once
 
 #include <bit>
@@ -40,7 +43,10 @@ inline fp16_t f32_to_fp16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t abs = x & 0x7fffffffu;
-  if (abs > 0x7f800000u) return fp16_t(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) {  // NaN: keep the top payload bits, as numpy does (never turn it into inf)
+    const uint32_t payload = (abs >> 13) & 0x3ffu;
+    return fp16_t(sign | 0x7c00u | (payload ? payload : 1u));
+  }
   if (abs >= 0x477ff000u) return fp16_t(sign | 0x7c00u);  // overflow -> inf (incl. rounding up)
   if (abs < 0x38800000u) {  // result is subnormal or zero
     if (abs < 0x33000000u) return fp16_t(sign);  // below half the smallest subnormal

@@ -11,6 +11,21 @@ namespace moelab::quant {
 
 namespace avx2 {
 // legacy_avx2.cpp (f16, bf16, q4_0 .. q8_0)
+void decode_f16(const void* src, float* y, int64_t n);
+void decode_bf16(const void* src, float* y, int64_t n);
+void decode_q4_0(const void* src, float* y, int64_t n);
+void decode_q4_1(const void* src, float* y, int64_t n);
+void decode_q5_0(const void* src, float* y, int64_t n);
+void decode_q5_1(const void* src, float* y, int64_t n);
+void decode_q8_0(const void* src, float* y, int64_t n);
+void decode_q8_1(const void* src, float* y, int64_t n);
+float dot_f16_f32(const void* w, const void* act, int64_t n);
+float dot_bf16_f32(const void* w, const void* act, int64_t n);
+float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q5_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q8_0_q8_0(const void* w, const void* act, int64_t n);
 
 // kquants_avx2.cpp (q2_k .. q6_k with q8_k activations)
 float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
@@ -36,7 +51,22 @@ float dot_tq4_rot128(const void* w, const void* act, int64_t n);
 }  // namespace avx2
 
 namespace avx512 {
-// legacy_avx512.cpp
+// legacy_avx512.cpp (same set as avx2; integer dots use VNNI)
+void decode_f16(const void* src, float* y, int64_t n);
+void decode_bf16(const void* src, float* y, int64_t n);
+void decode_q4_0(const void* src, float* y, int64_t n);
+void decode_q4_1(const void* src, float* y, int64_t n);
+void decode_q5_0(const void* src, float* y, int64_t n);
+void decode_q5_1(const void* src, float* y, int64_t n);
+void decode_q8_0(const void* src, float* y, int64_t n);
+void decode_q8_1(const void* src, float* y, int64_t n);
+float dot_f16_f32(const void* w, const void* act, int64_t n);
+float dot_bf16_f32(const void* w, const void* act, int64_t n);
+float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);
+float dot_q5_1_q8_1(const void* w, const void* act, int64_t n);
+float dot_q8_0_q8_0(const void* w, const void* act, int64_t n);
 
 // kquants_avx512.cpp (q2_k .. q6_k with q8_k activations)
 float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
