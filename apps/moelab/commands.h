@@ -20,7 +20,7 @@ int run_codecs(const CodecsOptions& opts);
 
 struct GenOptions {
   std::string preset;
-  int64_t layers = 0, experts = 0;
+  int64_t layers = 0, experts = 0, vocab = 0;
   std::string codec = "q4_k";
   uint64_t seed = 1;
   std::string dist = "gaussian";  // gaussian | heavy
@@ -37,5 +37,20 @@ struct InspectOptions {
   bool tensors = false;
 };
 int run_inspect(const InspectOptions& opts);
+
+struct RunOptions {
+  std::string model;
+  std::string prompt, prompt_file;
+  int64_t n_predict = 64;
+  int threads = 2;
+  int64_t n_ctx = 2048, n_batch = 256;
+  float temperature = 0.0f, top_p = 1.0f;
+  int sample_top_k = 0;
+  int64_t moe_top_k = 0;
+  uint64_t seed = 0;
+  std::string kv_codec = "f16";
+  bool exact = false;
+};
+int run_run(const RunOptions& opts);
 
 }  // namespace moelab::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   gen->add_option("--preset", gen_opts.preset, "Preset name (datasets/models/<name>.json) or path")->required();
   gen->add_option("--layers", gen_opts.layers, "Keep only this many layers (0 = all)")->check(CLI::NonNegativeNumber);
   gen->add_option("--experts", gen_opts.experts, "Keep only this many experts per layer (0 = all)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--vocab", gen_opts.vocab, "Vocabulary size (0 = the preset's; smaller keeps test models small)")->check(CLI::NonNegativeNumber);
   gen->add_option("--codec", gen_opts.codec, "GGUF codec of the 2-D weights (router stays f32)");
   gen->add_option("--seed", gen_opts.seed, "Random seed");
   gen->add_option("--dist", gen_opts.dist, "Weight distribution")->check(CLI::IsMember({"gaussian", "heavy"}));
@@ -39,8 +40,26 @@ int main(int argc, char** argv) {
   inspect->add_option("--top-k", inspect_opts.top_k, "Experts per token for the active-bytes figure (0 = the model's)");
   inspect->add_flag("--tensors", inspect_opts.tensors, "List every tensor");
 
+  moelab::cli::RunOptions run_opts;
+  auto* run = app.add_subcommand("run", "Generate text from a GGUF model; prints prefill and decode tok/s");
+  run->add_option("--model,-m", run_opts.model, "GGUF file")->required();
+  auto* prompt = run->add_option("--prompt,-p", run_opts.prompt, "Prompt text");
+  run->add_option("--prompt-file", run_opts.prompt_file, "Read the prompt from a file")->excludes(prompt);
+  run->add_option("-n,--n-predict", run_opts.n_predict, "Tokens to generate")->check(CLI::NonNegativeNumber);
+  run->add_option("--threads,-t", run_opts.threads, "Threads")->check(CLI::PositiveNumber);
+  run->add_option("--ctx", run_opts.n_ctx, "Context size (KV cache positions)")->check(CLI::PositiveNumber);
+  run->add_option("--batch", run_opts.n_batch, "Prefill batch size")->check(CLI::PositiveNumber);
+  run->add_option("--temp", run_opts.temperature, "Sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber);
+  run->add_option("--top-p", run_opts.top_p, "Nucleus sampling threshold")->check(CLI::Range(0.0, 1.0));
+  run->add_option("--sample-top-k", run_opts.sample_top_k, "Sample among the k most likely tokens (0 = all)");
+  run->add_option("--moe-top-k", run_opts.moe_top_k, "Experts per token (0 = the model's own K)");
+  run->add_option("--seed", run_opts.seed, "Sampling seed");
+  run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec");
+  run->add_flag("--exact", run_opts.exact, "Exact dot path (f32 activations) instead of 8-bit activations");
+
   try {
     app.parse(argc, argv);
+    if (*run) return moelab::cli::run_run(run_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
     if (*gen) return moelab::cli::run_gen(gen_opts);
     if (*inspect) return moelab::cli::run_inspect(inspect_opts);

@@ -4,7 +4,37 @@
 
 #include "core/error.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MOELAB_PAUSE() _mm_pause()
+#else
+#define MOELAB_PAUSE() std::this_thread::yield()
+#endif
+
 namespace moelab {
+
+namespace {
+// Waiting stages: pause-spin (~tens of microseconds: covers the gap between
+// the small loops of one decode step), then yield (lets a descheduled peer
+// run), then block.
+constexpr int kSpinIterations = 2000;
+constexpr int kYieldIterations = 200;
+
+// Waits until `ready()` holds: spin, then yield; returns false if it still
+// does not hold after both stages (the caller then blocks).
+template <class Ready>
+bool spin_then_yield(Ready ready) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (ready()) return true;
+    MOELAB_PAUSE();
+  }
+  for (int i = 0; i < kYieldIterations; ++i) {
+    if (ready()) return true;
+    std::this_thread::yield();
+  }
+  return ready();
+}
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   if (n_threads < 1) throw Error("thread pool: threads must be >= 1, got " + std::to_string(n_threads));
@@ -14,7 +44,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -27,7 +57,7 @@ void ThreadPool::run_chunk(int index) {
   try {
     fn_(ctx_, b, e, index);
   } catch (...) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(error_mutex_);
     if (!error_) error_ = std::current_exception();
   }
 }
@@ -38,35 +68,45 @@ void ThreadPool::run(int64_t n, int64_t grain, Trampoline fn, void* ctx) {
     fn(ctx, 0, n, 0);
     return;
   }
+  fn_ = fn;
+  ctx_ = ctx;
+  n_ = n;
+  grain_ = grain < 1 ? 1 : grain;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
+    // Under the mutex so a worker about to sleep either sees the new
+    // generation or is already waiting when we notify.
     std::lock_guard lock(mutex_);
-    fn_ = fn;
-    ctx_ = ctx;
-    n_ = n;
-    grain_ = grain < 1 ? 1 : grain;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
   run_chunk(0);
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_then_yield(all_done)) {
+    std::unique_lock lock(mutex_);
+    caller_sleeping_.store(true, std::memory_order_release);
+    done_.wait(lock, all_done);
+    caller_sleeping_.store(false, std::memory_order_relaxed);
+  }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto new_job = [&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_then_yield(new_job)) {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      sleeping_.fetch_add(1, std::memory_order_acq_rel);
+      wake_.wait(lock, new_job);
+      sleeping_.fetch_sub(1, std::memory_order_acq_rel);
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_chunk(index);
-    {
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 && caller_sleeping_.load(std::memory_order_acquire)) {
+      std::lock_guard lock(mutex_);  // the caller checks pending_ under this mutex before sleeping
+      done_.notify_one();
     }
   }
 }

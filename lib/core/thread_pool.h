@@ -4,11 +4,18 @@
 // passed by reference and the range is split into one contiguous chunk per
 // thread, so row-split kernels stream their weights sequentially. An exception
 // thrown in any chunk is rethrown on the calling thread once all chunks end.
+//
+// Decode issues hundreds of small parallel loops per token, so hand-off
+// latency matters more than idle CPU: workers spin briefly on an atomic
+// generation counter, then yield, then sleep on a condition variable; the
+// caller waits for stragglers the same way. The yield and sleep stages keep
+// an oversubscribed machine (parallel test runs, other jobs) from stalling.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -43,14 +50,18 @@ class ThreadPool {
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
-  // The current job.
+  std::condition_variable wake_;   // workers sleep here between jobs
+  std::condition_variable done_;   // the caller sleeps here when workers are slow (oversubscribed)
+  std::atomic<uint64_t> generation_{0};  // bumped once per job
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<int> sleeping_{0};         // workers blocked on wake_
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
+  // The current job (written before generation_ is bumped).
   Trampoline fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
+  std::mutex error_mutex_;
   std::exception_ptr error_;  // first exception thrown by a chunk; rethrown by run()
 };
 

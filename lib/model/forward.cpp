@@ -21,6 +21,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/fp16.h"
 
 namespace moelab::model {
 namespace {
@@ -104,6 +105,7 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
   proj_.resize(nb * size_t(config.n_embd));
   scores_.resize(size_t(pool.size()) * size_t(options.n_ctx));
   vrow_.resize(size_t(pool.size()) * size_t(config.head_dim));
+  qround_.resize(size_t(pool.size()) * size_t(config.head_dim));
   gate_.resize(nb * size_t(ff));
   up_.resize(nb * size_t(ff));
   if (config.is_moe()) {
@@ -200,6 +202,10 @@ void Forward::attention(int layer, int64_t n) {
   const quant::DotFn k_dot = kv_.k_codec().dot();
   const quant::DecodeFn v_decode = kv_.v_codec().decode();
   const bool k_is_float = kv_.k_codec().act == "f32";
+  // With an f16 cache, llama.cpp's (non-flash) attention rounds the query and
+  // the attention probabilities to f16 before its f16 dot products; doing the
+  // same keeps moelab's logits on llama.cpp's, token for token.
+  const bool round_to_f16 = kv_.k_codec().name == "f16" && kv_.v_codec().name == "f16";
   if (!k_is_float || kv_.v_codec().block_values > hd)
     throw Error("attention: KV codec " + std::string(kv_.k_codec().name) + " is not supported by this attention path");
   pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
@@ -209,6 +215,11 @@ void Forward::attention(int layer, int64_t n) {
       const int64_t t = th / c.n_head, h = th % c.n_head, hk = h / group;
       const int64_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos
       const float* q = &q_[size_t(t * q_dim + h * hd)];
+      if (round_to_f16) {  // llama.cpp multiplies f16 keys by the query rounded to f16
+        float* qr = &qround_[size_t(thread) * size_t(hd)];
+        for (int64_t d = 0; d < hd; ++d) qr[d] = fp16_to_f32(f32_to_fp16(q[d]));
+        q = qr;
+      }
       float max_score = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         scores[j] = k_dot(kv_.k_head(layer, j, hk), q, hd) * scale;
@@ -220,7 +231,8 @@ void Forward::attention(int layer, int64_t n) {
       std::fill(out, out + hd, 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
         v_decode(kv_.v_head(layer, j, hk), vrow, hd);
-        const float a = scores[j] / sum;
+        // llama.cpp mixes f16 values with probabilities rounded to f16.
+        const float a = round_to_f16 ? fp16_to_f32(f32_to_fp16(scores[j] / sum)) : scores[j] / sum;
         for (int64_t d = 0; d < hd; ++d) out[d] += a * vrow[d];
       }
     }

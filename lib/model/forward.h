@@ -74,6 +74,7 @@ class Forward {
   std::vector<float> proj_;     // [n_batch, n_embd] output projection / FFN output
   std::vector<float> scores_;   // [n_threads, n_ctx] attention scores per thread
   std::vector<float> vrow_;     // [n_threads, head_dim] decoded value row per thread
+  std::vector<float> qround_;   // [n_threads, head_dim] query rounded to f16 per thread
   std::vector<float> gate_, up_;// [n_batch, max(n_ff, top_k * n_ff_exp, n_ff_shexp)]
   std::vector<float> router_;   // [n_batch, n_expert] router logits -> probabilities
   std::vector<int32_t> sel_ids_;// [n_batch, top_k]

@@ -87,6 +87,43 @@ Config config_from_gguf(const gguf::File& f) {
   return c;
 }
 
+Vocab vocab_from_gguf(const gguf::File& f) {
+  Vocab v;
+  v.model = f.require_string("tokenizer.ggml.model");
+  v.pre = f.get_string("tokenizer.ggml.pre", "");
+  v.tokens = f.require_array_of<std::string>("tokenizer.ggml.tokens");
+  if (f.has("tokenizer.ggml.scores")) v.scores = f.require_array_of<float>("tokenizer.ggml.scores");
+  if (f.has("tokenizer.ggml.token_type")) v.token_types = f.require_array_of<int32_t>("tokenizer.ggml.token_type");
+  if (f.has("tokenizer.ggml.merges")) v.merges = f.require_array_of<std::string>("tokenizer.ggml.merges");
+  auto id = [&](const char* key) { return f.has(key) ? f.require<int32_t>(key) : -1; };
+  v.bos = id("tokenizer.ggml.bos_token_id");
+  v.eos = id("tokenizer.ggml.eos_token_id");
+  v.unk = id("tokenizer.ggml.unknown_token_id");
+  v.pad = id("tokenizer.ggml.padding_token_id");
+  v.eot = id("tokenizer.ggml.eot_token_id");
+  v.eom = id("tokenizer.ggml.eom_token_id");
+  v.sep = id("tokenizer.ggml.seperator_token_id");
+  auto flag = [&](const char* key) -> std::optional<bool> {
+    if (!f.has(key)) return std::nullopt;
+    return f.require<bool>(key);
+  };
+  v.add_bos = flag("tokenizer.ggml.add_bos_token");
+  v.add_eos = flag("tokenizer.ggml.add_eos_token");
+  v.add_space_prefix = flag("tokenizer.ggml.add_space_prefix");
+  return v;
+}
+
+const Tokenizer& Model::tokenizer() const {
+  if (!tokenizer_) {
+    try {
+      tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_vocab(vocab_from_gguf(file_)));
+    } catch (const Error& e) {
+      throw Error(file_.path() + ": tokenizer: " + e.what());
+    }
+  }
+  return *tokenizer_;
+}
+
 Model::Model(gguf::File file) : file_(std::move(file)) {}
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& path) { return from_file(gguf::File::open(path)); }

@@ -9,12 +9,15 @@
 
 #include "gguf/gguf.h"
 #include "model/config.h"
+#include "model/tokenizer.h"
 #include "model/weights.h"
 
 namespace moelab::model {
 
 // Reads the hyper-parameters; errors name the file and the missing or bad key.
 Config config_from_gguf(const gguf::File& file);
+// The tokenizer.ggml.* vocabulary, as llama.cpp reads it.
+Vocab vocab_from_gguf(const gguf::File& file);
 
 class Model {
  public:
@@ -24,6 +27,8 @@ class Model {
   const gguf::File& file() const { return file_; }
   const Config& config() const { return config_; }
   const Weights& weights() const { return weights_; }
+  // Built on first use from the file's vocabulary.
+  const Tokenizer& tokenizer() const;
 
   // Bytes by role, for `inspect` and the perf model: shared (attention, norms,
   // embeddings, router, shared expert) vs routed experts, and what one token
@@ -47,6 +52,7 @@ class Model {
   Config config_;
   Weights weights_;
   std::vector<std::unique_ptr<std::vector<float>>> vectors_;  // 1-D tensors converted to f32
+  mutable std::unique_ptr<Tokenizer> tokenizer_;
 };
 
 }  // namespace moelab::model

@@ -112,8 +112,9 @@ Preset find_preset(const std::string& name_or_path) {
   return load_preset_file(path);
 }
 
-Config scaled(const Config& c, int64_t n_layer, int64_t n_expert) {
+Config scaled(const Config& c, int64_t n_layer, int64_t n_expert, int64_t n_vocab) {
   Config s = c;
+  if (n_vocab > 0) s.n_vocab = n_vocab;
   if (n_layer > 0) s.n_layer = n_layer;
   if (n_expert > 0) {
     if (!c.is_moe()) throw Error("--experts given for a dense model");

@@ -25,8 +25,9 @@ Preset find_preset(const std::string& name_or_path);
 std::vector<std::string> preset_names();
 std::filesystem::path presets_dir();  // $MOELAB_PRESETS or <source>/datasets/models
 
-// The same shape with fewer layers and/or experts (0 = keep). n_expert_used is
-// clamped to the new expert count.
-Config scaled(const Config& c, int64_t n_layer, int64_t n_expert);
+// The same shape with fewer layers, experts or vocabulary entries (0 = keep);
+// every per-layer width stays true. n_expert_used is clamped to the new
+// expert count. A smaller vocabulary keeps test models small.
+Config scaled(const Config& c, int64_t n_layer, int64_t n_expert, int64_t n_vocab = 0);
 
 }  // namespace moelab::model

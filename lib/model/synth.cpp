@@ -23,10 +23,6 @@ inline uint64_t mix64(uint64_t z) {
 inline double uniform01(uint64_t stream, uint64_t i) {  // (0, 1)
   return (double(mix64(stream ^ mix64(i)) >> 11) + 0.5) / double(1ull << 53);
 }
-inline float normal(uint64_t stream, uint64_t i) {  // Box-Muller on two counter draws
-  const double u1 = uniform01(stream, 2 * i), u2 = uniform01(stream, 2 * i + 1);
-  return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-}
 uint64_t name_stream(uint64_t seed, const std::string& name) {
   uint64_t h = mix64(seed);
   for (char ch : name) h = mix64(h ^ uint8_t(ch));
@@ -42,27 +38,47 @@ struct TensorSpec {
   bool router = false;
 };
 
-// Weight value (row r, column j) of a tensor.
-struct Sampler {
+// Fills rows of one tensor. Element i of the tensor draws from counter
+// (stream, i), so any row can be generated alone, on any thread.
+struct RowGenerator {
   const SynthOptions& o;
   uint64_t stream;
-  float scale;
+  const TensorSpec& spec;
   std::vector<uint8_t> outlier;  // [cols] 1 for outlier input channels
-  float value(uint64_t r, uint64_t j, uint64_t cols) const {
-    const uint64_t i = r * cols + j;
-    float v = normal(stream, i);
-    if (o.dist == WeightDist::heavy) {
-      // Student-t: z / sqrt(chi2_nu / nu), chi2 from nu extra normals (nu is small).
-      double chi2 = 0;
-      const int nu = int(o.student_nu);
-      for (int k = 0; k < nu; ++k) {
-        const float g = normal(stream ^ 0x5bd1e995ull * uint64_t(k + 1), i);
-        chi2 += double(g) * g;
-      }
-      v = float(v / std::sqrt(chi2 / nu + 1e-12));
-      if (outlier[j]) v *= o.outlier_scale;
+
+  // Standard normals for elements [first, first + n): Box-Muller in float on
+  // two 24-bit uniforms cut from one 64-bit hash per pair (both outputs used).
+  void normals(uint64_t salt, uint64_t first, int64_t n, float* out) const {
+    for (int64_t k = 0; k < n; k += 2) {
+      const uint64_t h = mix64((stream ^ salt) + ((first + uint64_t(k)) / 2) * 0x9E3779B97F4A7C15ull);
+      const float u1 = (float(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
+      const float u2 = (float((h >> 16) & 0xFFFFFFu) + 0.5f) * (1.0f / 16777216.0f);
+      const float r = std::sqrt(-2.0f * std::log(u1)), a = 6.2831853f * u2;
+      out[k] = r * std::cos(a);
+      if (k + 1 < n) out[k + 1] = r * std::sin(a);
     }
-    return v * scale;
+  }
+  void fill(int64_t r, int64_t cols, float* row) const {
+    const uint64_t first = uint64_t(r) * uint64_t(cols);  // cols is even for every weight
+    normals(0, first, cols, row);
+    if (spec.ones) {
+      for (int64_t j = 0; j < cols; ++j) row[j] = 1.0f + 0.05f * row[j];
+      return;
+    }
+    if (o.dist == WeightDist::heavy) {
+      // Student-t with nu = 4: z / sqrt(chi2_4 / 4), chi2_4 = -2 ln(u1 u2).
+      for (int64_t j = 0; j < cols; ++j) {
+        const uint64_t h = mix64((stream ^ 0x5bd1e995ull) + (first + uint64_t(j)) * 0x9E3779B97F4A7C15ull);
+        const float u1 = (float(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
+        const float u2 = (float((h >> 16) & 0xFFFFFFu) + 0.5f) * (1.0f / 16777216.0f);
+        row[j] /= std::sqrt(-0.5f * std::log(u1 * u2));
+        if (outlier[size_t(j)]) row[j] *= o.outlier_scale;
+      }
+    }
+    float scale = spec.scale;
+    if (spec.router)  // popularity skew: expert r's logits scale with its row norm
+      scale *= float(std::exp(o.router_skew * (uniform01(stream ^ 0xabcdefull, uint64_t(r)) * 2.0 - 1.0) * 1.7320508));
+    for (int64_t j = 0; j < cols; ++j) row[j] *= scale;
   }
 };
 
@@ -218,21 +234,16 @@ void write_synthetic_gguf(const SynthOptions& o, const std::filesystem::path& pa
       int64_t rows = 1;
       for (size_t d = 1; d < spec.ne.size(); ++d) rows *= spec.ne[d];
       const size_t row_bytes = spec.codec->row_bytes(cols);
-      Sampler sampler{o, name_stream(o.seed, spec.name), spec.scale, std::vector<uint8_t>(size_t(cols), 0)};
+      RowGenerator gen{o, name_stream(o.seed, spec.name), spec, std::vector<uint8_t>(static_cast<size_t>(cols), 0)};
       if (o.dist == WeightDist::heavy)
         for (int k = 0; k < o.outlier_channels && cols > 1; ++k)
-          sampler.outlier[size_t(mix64(sampler.stream + uint64_t(k)) % uint64_t(cols))] = 1;
+          gen.outlier[size_t(mix64(gen.stream + uint64_t(k)) % uint64_t(cols))] = 1;
       pool.parallel_for(rows, 1, [&](int64_t begin, int64_t end, int) {
         std::vector<float> row(static_cast<size_t>(cols));  // one allocation per chunk, not per row
         for (int64_t r = begin; r < end; ++r) {
-          for (int64_t j = 0; j < cols; ++j)
-            row[size_t(j)] = spec.ones ? 1.0f + 0.05f * normal(sampler.stream, uint64_t(r * cols + j))
-                                       : sampler.value(uint64_t(r), uint64_t(j), uint64_t(cols));
-          if (spec.router) {  // popularity skew: expert r's logits scale with its row norm
-            const float s = float(std::exp(o.router_skew * normal(sampler.stream ^ 0xabcdefull, uint64_t(r))));
-            for (float& v : row) v *= s;
-          }
-          spec.codec->encode(row.data(), dst.data() + size_t(r) * row_bytes, cols, nullptr);
+          gen.fill(r, cols, row.data());
+          // The reference encoder: model files must not depend on the machine that wrote them.
+          spec.codec->encode_ref(row.data(), dst.data() + size_t(r) * row_bytes, cols, nullptr);
         }
       });
       *done += dst.size();

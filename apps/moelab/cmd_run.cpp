@@ -1,0 +1,81 @@
+// `moelab run`: generate text, then report prefill and decode throughput.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "commands.h"
+#include "core/error.h"
+#include "metrics/timer.h"
+#include "model/forward.h"
+#include "model/loader.h"
+
+namespace moelab::cli {
+
+int run_run(const RunOptions& opts) {
+  auto m = model::Model::load(opts.model);
+  const model::Config& c = m->config();
+  std::string prompt = opts.prompt;
+  if (!opts.prompt_file.empty()) {
+    std::ifstream in(opts.prompt_file, std::ios::binary);
+    if (!in) throw Error(opts.prompt_file + ": cannot read prompt file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    prompt = ss.str();
+  }
+  const model::Tokenizer& tok = m->tokenizer();
+  std::vector<int32_t> tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (tokens.empty()) throw Error("the prompt is empty (and the model adds no BOS token); give --prompt");
+  if (int64_t(tokens.size()) + opts.n_predict > opts.n_ctx)
+    throw Error("prompt (" + std::to_string(tokens.size()) + " tokens) + " + std::to_string(opts.n_predict) +
+                " new tokens exceed --ctx " + std::to_string(opts.n_ctx));
+
+  ThreadPool pool(opts.threads);
+  model::ResidentExperts experts(m->weights(), c.n_expert);
+  model::ForwardOptions fo;
+  fo.n_ctx = opts.n_ctx;
+  fo.n_batch = opts.n_batch;
+  fo.top_k = opts.moe_top_k;
+  fo.kv_codec = opts.kv_codec;
+  fo.path = opts.exact ? quant::DotPath::exact : quant::DotPath::quantized;
+  model::Forward fwd(c, m->weights(), experts, pool, fo);
+  model::Sampler sampler({opts.temperature, opts.top_p, opts.sample_top_k, opts.seed});
+  std::vector<float> logits(size_t(c.n_vocab));  // [n_vocab] of the last token
+
+  std::fputs(prompt.c_str(), stdout);
+  std::fflush(stdout);
+  const int64_t t0 = metrics::now_ns();
+  for (size_t i = 0; i < tokens.size(); i += size_t(opts.n_batch)) {
+    const size_t n = std::min(tokens.size() - i, size_t(opts.n_batch));
+    fwd.eval(std::span<const int32_t>(tokens.data() + i, n), logits);
+  }
+  const int64_t t_prefill = metrics::now_ns();
+  int64_t n_decoded = 0;
+  std::vector<double> latency_ms;
+  latency_ms.reserve(size_t(opts.n_predict));
+  int64_t t_first = 0;
+  for (int64_t i = 0; i < opts.n_predict; ++i) {
+    const int32_t next = sampler.sample(logits);
+    if (i == 0) t_first = metrics::now_ns();
+    if (tok.is_eog(next)) break;
+    std::fputs(tok.token_piece(next, false).c_str(), stdout);
+    std::fflush(stdout);
+    if (i + 1 == opts.n_predict) break;  // no need to evaluate a token nobody samples from
+    const int64_t ts = metrics::now_ns();
+    fwd.eval(std::span<const int32_t>(&next, 1), logits);
+    latency_ms.push_back(double(metrics::now_ns() - ts) * 1e-6);
+    ++n_decoded;
+  }
+  const int64_t t_end = metrics::now_ns();
+  std::fputs("\n", stdout);
+  const double prefill_s = double(t_prefill - t0) * 1e-9;
+  const double decode_s = double(t_end - t_prefill) * 1e-9;
+  std::fprintf(stderr,
+               "\nrun: prompt %zu tokens, prefill %.2f tok/s (%.3f s), TTFT %.1f ms\n"
+               "run: decode %lld tokens, %.2f tok/s, per-token latency median %.2f ms (%d threads, isa %s)\n",
+               tokens.size(), double(tokens.size()) / prefill_s, prefill_s, double(t_first - t0) * 1e-6,
+               (long long)n_decoded, n_decoded ? double(n_decoded) / decode_s : 0.0, metrics::median(latency_ms),
+               opts.threads, std::string(quant::isa_name(quant::active_isa())).c_str());
+  return 0;
+}
+
+}  // namespace moelab::cli

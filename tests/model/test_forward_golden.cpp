@@ -1,0 +1,126 @@
+// moelab's forward pass against llama.cpp's logits on the same GGUF files
+// (tests/fixtures/make_forward_fixtures.py made them with llama-cpp-python):
+// synthetic MoE models of four architectures, regenerated here from their
+// preset and seed, and the real SmolLM2-135M weights. Teacher-forced: every
+// position's logits are compared.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/paths.h"
+#include "core/fp16.h"
+#include "metrics/accuracy.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "model/preset.h"
+#include "model/synth.h"
+
+namespace moelab::model {
+namespace {
+
+nlohmann::json manifest() {
+  std::ifstream in(test::fixture_dir("forward") / "manifest.json");
+  return nlohmann::json::parse(in);
+}
+
+template <class T>
+std::vector<T> read_raw(const std::filesystem::path& path, size_t count) {
+  std::vector<T> v(count);
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(T)));
+  EXPECT_EQ(size_t(in.gcount()), count * sizeof(T)) << path;
+  return v;
+}
+
+struct Agreement {
+  double mean_cosine = 0, top1 = 0;
+};
+
+// Teacher-forced logits of `tokens` (one batch), compared row by row with `ref` [n, n_vocab].
+Agreement compare_with(const Model& m, const std::vector<int32_t>& tokens, const std::vector<float>& ref) {
+  ThreadPool pool(2);
+  ResidentExperts experts(m.weights(), m.config().n_expert);
+  ForwardOptions fo;
+  fo.n_ctx = 512;
+  fo.n_batch = 512;
+  Forward fwd(m.config(), m.weights(), experts, pool, fo);
+  const size_t V = size_t(m.config().n_vocab);
+  std::vector<float> logits(tokens.size() * V);
+  fwd.eval(tokens, logits, /*all_logits=*/true);
+  Agreement a;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    std::span<const float> ours(logits.data() + i * V, V), theirs(ref.data() + i * V, V);
+    a.mean_cosine += metrics::cosine(ours, theirs);
+    a.top1 += std::max_element(ours.begin(), ours.end()) - ours.begin() ==
+              std::max_element(theirs.begin(), theirs.end()) - theirs.begin();
+  }
+  a.mean_cosine /= double(tokens.size());
+  a.top1 /= double(tokens.size());
+  return a;
+}
+
+class SyntheticGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SyntheticGolden, LogitsMatchLlamaCpp) {
+  const auto m = manifest();
+  const nlohmann::json* c = nullptr;
+  for (const auto& e : m["synthetic"])
+    if (e["name"] == GetParam()) c = &e;
+  ASSERT_NE(c, nullptr) << "no fixture for " << GetParam();
+  // Rebuild the exact file the fixture script generated (same preset, flags, seed).
+  const auto args = (*c)["gen_args"].get<std::vector<std::string>>();
+  auto flag = [&](const std::string& name) -> int64_t {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == name) return std::stoll(args[i + 1]);
+    return 0;
+  };
+  SynthOptions o;
+  const Preset p = find_preset((*c)["preset"].get<std::string>());
+  o.config = scaled(p.config, flag("--layers"), flag("--experts"), flag("--vocab"));
+  o.name = p.name + "-synthetic";
+  o.codec = (*c)["codec"].get<std::string>();
+  o.seed = (*c)["seed"].get<uint64_t>();
+  o.dist = (*c)["dist"] == "heavy" ? WeightDist::heavy : WeightDist::gaussian;
+  o.tied_embeddings = p.tied_embeddings;
+  const auto path = test::temp_file(GetParam() + ".gguf");
+  ThreadPool pool(2);
+  write_synthetic_gguf(o, path, pool);
+  const auto model = Model::load(path);
+  const auto tokens = (*c)["tokens"].get<std::vector<int32_t>>();
+  const auto ref = read_raw<float>(test::fixture_dir("forward") / (*c)["logits"].get<std::string>(),
+                                   tokens.size() * size_t(model->config().n_vocab));
+  const Agreement a = compare_with(*model, tokens, ref);
+  std::printf("%s: mean cosine %.6f, top-1 agreement %.4f over %zu positions\n", GetParam().c_str(), a.mean_cosine,
+              a.top1, tokens.size());
+  EXPECT_GE(a.mean_cosine, 0.999);
+  EXPECT_GE(a.top1, 0.95);
+  std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(FourArchitectures, SyntheticGolden,
+                         ::testing::Values("qwen3moe", "qwen2moe", "olmoe", "mixtral"));
+
+TEST(SmolLM2Golden, LogitsMatchLlamaCppTeacherForced) {
+  const auto path = test::find_smollm2();
+  if (path.empty()) GTEST_SKIP() << test::smollm2_skip_message();
+  const auto m = manifest();
+  ASSERT_TRUE(m.contains("smollm2"));
+  const auto& s = m["smollm2"];
+  const auto model = Model::load(path);
+  const auto tokens = s["tokens"].get<std::vector<int32_t>>();
+  ASSERT_GE(tokens.size(), 128u);
+  const size_t V = size_t(model->config().n_vocab);
+  const auto ref16 = read_raw<uint16_t>(test::fixture_dir("forward") / s["logits"].get<std::string>(), tokens.size() * V);
+  std::vector<float> ref(ref16.size());
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = fp16_to_f32(ref16[i]);
+  const Agreement a = compare_with(*model, tokens, ref);
+  std::printf("SmolLM2: mean cosine %.6f, top-1 agreement %.4f over %zu positions\n", a.mean_cosine, a.top1,
+              tokens.size());
+  EXPECT_GE(a.mean_cosine, 0.999);
+  EXPECT_GE(a.top1, 0.95);
+}
+
+}  // namespace
+}  // namespace moelab::model
