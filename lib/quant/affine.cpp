@@ -33,6 +33,9 @@
 // decode is defined as round(scale * q) then + bias, never a fused multiply-add;
 // SIMD decoders do the same and must stay bit-identical.
 #pragma GCC optimize("fp-contract=off")
+// Lets the clamping selects of the encoder's search loops become min/max
+// vector instructions; nothing here reads floating-point exception flags.
+#pragma GCC optimize("no-trapping-math")
 
 namespace moelab::quant::ref {
 namespace {
@@ -105,44 +108,81 @@ uint8_t code_of(float x, float scale, float bias) {
   return uint8_t(std::min(q, kMax));
 }
 
-// Best codes for the stored (fp16) scale and bias, and their weighted squared error.
-template <int kBits, int kGroup>
-double assign(const float* x, const float* w, float scale, float bias, uint8_t* q) {
-  double err = 0.0;
-  if (scale == 0.0f || !std::isfinite(scale) || !std::isfinite(bias)) {
-    for (int i = 0; i < kGroup; ++i) {
-      q[i] = 0;
-      const double e = double(x[i]) - double(bias);
-      err += w[i] * e * e;
-    }
-    return std::isfinite(err) ? err : HUGE_VAL;
-  }
-  for (int i = 0; i < kGroup; ++i) {
-    q[i] = code_of<kBits>(x[i], scale, bias);
-    const double e = double(x[i]) - double(scale * float(q[i]) + bias);
-    err += w[i] * e * e;
-  }
-  return std::isfinite(err) ? err : HUGE_VAL;
+// round(v) clamped to [0, 2^kBits - 1], ties to even like std::rint, without
+// a libm call so the search loops below vectorise (NaN gives 0).
+template <int kBits>
+float round_code(float v) {
+  constexpr float kMax = float((1 << kBits) - 1);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  v = v > -1.0f ? v : -1.0f;  // each select is one maxps/minps
+  v = v < kMax + 1.0f ? v : kMax + 1.0f;
+  float r = (v + kMagic) - kMagic;
+  r = r > 0.0f ? r : 0.0f;
+  return r < kMax ? r : kMax;
 }
 
-// Weighted least-squares scale and bias for fixed codes; false when the codes
-// are all equal (the fit is then undetermined).
-template <int kGroup>
-bool refit(const float* x, const float* w, const uint8_t* q, float& scale, float& bias) {
-  double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0;
-  for (int i = 0; i < kGroup; ++i) {
-    const double wi = w[i], qi = q[i];
-    sw += wi;
-    sq += wi * qi;
-    sqq += wi * qi * qi;
-    sx += wi * x[i];
-    sqx += wi * qi * x[i];
+// Lanes of partial sums, so the compiler may vectorise the reductions.
+constexpr int kLanes = 8;
+float lane_sum(const float* a) {
+  float s = 0.0f;
+  for (int k = 0; k < kLanes; ++k) s += a[k];
+  return s;
+}
+
+bool usable(float scale, float bias) { return scale != 0.0f && std::isfinite(scale) && std::isfinite(bias); }
+
+// Best codes (as floats) for the stored scale and bias.
+template <int kBits, int kGroup>
+void assign(const float* x, float scale, float bias, float* q) {
+  if (!usable(scale, bias)) {
+    std::fill(q, q + kGroup, 0.0f);
+    return;
   }
+  const float inv = 1.0f / scale;
+  for (int i = 0; i < kGroup; ++i) q[i] = round_code<kBits>((x[i] - bias) * inv);
+}
+
+// Weighted squared error of those codes.
+template <int kBits, int kGroup>
+float sq_error(const float* x, const float* w, float scale, float bias) {
+  float err[kLanes] = {};
+  if (!usable(scale, bias)) {
+    for (int i = 0; i < kGroup; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) err[k] += w[i + k] * (x[i + k] - bias) * (x[i + k] - bias);
+  } else {
+    const float inv = 1.0f / scale;
+    for (int i = 0; i < kGroup; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const float e = x[i + k] - (scale * round_code<kBits>((x[i + k] - bias) * inv) + bias);
+        err[k] += w[i + k] * e * e;
+      }
+  }
+  const float total = lane_sum(err);
+  return std::isfinite(total) ? total : HUGE_VALF;
+}
+
+// Weighted least-squares scale and bias for codes with the sums
+// sw = sum w, sx = sum w x, sq = sum w q, sqq = sum w q^2, sqx = sum w q x;
+// false when the codes are all equal (the fit is then undetermined).
+bool solve(double sw, double sx, double sq, double sqq, double sqx, float& scale, float& bias) {
   const double det = sw * sqq - sq * sq;
-  if (!(det > 1e-12 * sw * sqq)) return false;
+  if (!(det > 1e-9 * sw * sqq)) return false;
   scale = float((sw * sqx - sq * sx) / det);
   bias = float((sqq * sx - sq * sqx) / det);
   return std::isfinite(scale) && std::isfinite(bias);
+}
+
+template <int kGroup>
+bool refit(const float* x, const float* w, const float* q, double sw, double sx, float& scale, float& bias) {
+  float sq[kLanes] = {}, sqq[kLanes] = {}, sqx[kLanes] = {};
+  for (int i = 0; i < kGroup; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const float wq = w[i + k] * q[i + k];
+      sq[k] += wq;
+      sqq[k] += wq * q[i + k];
+      sqx[k] += wq * x[i + k];
+    }
+  return solve(sw, sx, lane_sum(sq), lane_sum(sqq), lane_sum(sqx), scale, bias);
 }
 
 float to_stored(float v) { return fp16_to_f32(f32_to_fp16(v)); }
@@ -160,54 +200,66 @@ void encode_group_mlx(const float* x, BlockAffine<kBits, kGroup>& blk) {
 
 // Candidates: MLX's rule, then for a grid of code ranges n_bins + delta over
 // [min, max] the least-squares fit of those codes, then a few rounds of
-// (reassign codes for the stored parameters, refit) from the best one.
+// (reassign codes for the stored parameters, refit) from the best one. Every
+// candidate is scored with the fp16 parameters it would store.
 template <int kBits, int kGroup>
 void encode_group_weighted(const float* x, const float* w, BlockAffine<kBits, kGroup>& blk) {
   constexpr int kBins = (1 << kBits) - 1;
-  constexpr int kGridSteps = 12;   // deltas -0.6 .. +0.5 bins
+  constexpr int kGridSteps = 12;  // deltas -0.6 .. +0.5 bins
   constexpr int kRefineRounds = 3;
-  uint8_t q[kGroup], best_q[kGroup];
   float best_scale, best_bias;
   mlx_params<kBits>(x, kGroup, best_scale, best_bias);
   best_scale = to_stored(best_scale);
   best_bias = to_stored(best_bias);
-  double best = assign<kBits, kGroup>(x, w, best_scale, best_bias, best_q);
+  float best = sq_error<kBits, kGroup>(x, w, best_scale, best_bias);
 
   auto consider = [&](float scale, float bias) {
     scale = to_stored(scale);
     bias = to_stored(bias);
-    const double err = assign<kBits, kGroup>(x, w, scale, bias, q);
+    const float err = sq_error<kBits, kGroup>(x, w, scale, bias);
     if (err < best) {
       best = err;
       best_scale = scale;
       best_bias = bias;
-      std::memcpy(best_q, q, sizeof(q));
     }
   };
 
+  double sw = 0.0, sx = 0.0;
+  for (int i = 0; i < kGroup; ++i) {
+    sw += w[i];
+    sx += double(w[i]) * x[i];
+  }
   const float lo = *std::min_element(x, x + kGroup), hi = *std::max_element(x, x + kGroup);
   if (hi > lo) {
     for (int step = 0; step < kGridSteps; ++step) {
-      const float bins = float(kBins) + 0.1f * float(step - 6);
-      const float iscale = bins / (hi - lo);
-      for (int i = 0; i < kGroup; ++i) {
-        const float v = std::rint((x[i] - lo) * iscale);
-        q[i] = uint8_t(std::clamp(v, 0.0f, float(kBins)));
-      }
+      const float iscale = (float(kBins) + 0.1f * float(step - 6)) / (hi - lo);
+      float sq[kLanes] = {}, sqq[kLanes] = {}, sqx[kLanes] = {};
+      for (int i = 0; i < kGroup; i += kLanes)
+        for (int k = 0; k < kLanes; ++k) {
+          const float c = round_code<kBits>((x[i + k] - lo) * iscale), wq = w[i + k] * c;
+          sq[k] += wq;
+          sqq[k] += wq * c;
+          sqx[k] += wq * x[i + k];
+        }
       float scale, bias;
-      if (refit<kGroup>(x, w, q, scale, bias)) consider(scale, bias);
+      if (solve(sw, sx, lane_sum(sq), lane_sum(sqq), lane_sum(sqx), scale, bias)) consider(scale, bias);
     }
     for (int round = 0; round < kRefineRounds; ++round) {
-      float scale, bias;
-      if (!refit<kGroup>(x, w, best_q, scale, bias)) break;
-      const double before = best;
+      float q[kGroup], scale, bias;
+      assign<kBits, kGroup>(x, best_scale, best_bias, q);
+      if (!refit<kGroup>(x, w, q, sw, sx, scale, bias)) break;
+      const float before = best;
       consider(scale, bias);
       if (!(best < before)) break;
     }
   }
+  float q[kGroup];
+  assign<kBits, kGroup>(x, best_scale, best_bias, q);
+  uint8_t codes[kGroup];
+  for (int i = 0; i < kGroup; ++i) codes[i] = uint8_t(q[i]);
   blk.scale = f32_to_fp16(best_scale);
   blk.bias = f32_to_fp16(best_bias);
-  pack<kBits, kGroup>(best_q, blk.codes);
+  pack<kBits, kGroup>(codes, blk.codes);
 }
 
 }  // namespace
