@@ -23,7 +23,12 @@ bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::scalar: return true;
     case Isa::avx2:
+#if defined(__clang__) && __clang_major__ < 16
+      // clang < 16 cannot query "f16c"; every AVX2 CPU (Intel and AMD) has F16C.
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
     case Isa::avx512:
       return isa_supported(Isa::avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
