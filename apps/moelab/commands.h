@@ -53,4 +53,12 @@ struct RunOptions {
 };
 int run_run(const RunOptions& opts);
 
+struct QuantizeOptions {
+  std::string input, output, preset;
+  std::string imatrix;  // llama.cpp imatrix GGUF (<tensor>.in_sum2 / .counts)
+  int threads = 2;
+  bool list = false;
+};
+int run_quantize(const QuantizeOptions& opts);
+
 }  // namespace moelab::cli

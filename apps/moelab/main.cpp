@@ -57,8 +57,18 @@ int main(int argc, char** argv) {
   run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec");
   run->add_flag("--exact", run_opts.exact, "Exact dot path (f32 activations) instead of 8-bit activations");
 
+  moelab::cli::QuantizeOptions quant_opts;
+  auto* quantize = app.add_subcommand("quantize", "Requantize a GGUF model with a mixed-precision recipe");
+  quantize->add_option("input", quant_opts.input, "Source GGUF");
+  quantize->add_option("output", quant_opts.output, "Destination GGUF");
+  quantize->add_option("--preset", quant_opts.preset, "Recipe name (see --list-presets)");
+  quantize->add_option("--imatrix", quant_opts.imatrix, "Importance matrix (llama.cpp imatrix GGUF)");
+  quantize->add_option("--threads", quant_opts.threads, "Threads")->check(CLI::PositiveNumber);
+  quantize->add_flag("--list-presets", quant_opts.list, "List the recipes and exit");
+
   try {
     app.parse(argc, argv);
+    if (*quantize) return moelab::cli::run_quantize(quant_opts);
     if (*run) return moelab::cli::run_run(run_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
     if (*gen) return moelab::cli::run_gen(gen_opts);
