@@ -19,7 +19,9 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "quant/blocks.h"
+#include "quant/codec.h"
 #include "quant/kernels_ref.h"
+#include "quant/simd.h"
 
 namespace moelab::quant::ref {
 namespace {
@@ -403,3 +405,25 @@ float dot_q8_0_q8_0(const void* w, const void* act, int64_t n) {
 }
 
 }  // namespace moelab::quant::ref
+
+namespace moelab::quant {
+
+void encode_q8_0_dispatch(const float* x, void* dst, int64_t n, const float* importance) {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::encode_q8_0(x, dst, n, importance);
+    case Isa::avx2: return avx2::encode_q8_0(x, dst, n, importance);
+    case Isa::scalar: break;
+  }
+  ref::encode_q8_0(x, dst, n, importance);
+}
+
+void encode_q8_1_dispatch(const float* x, void* dst, int64_t n, const float* importance) {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::encode_q8_1(x, dst, n, importance);
+    case Isa::avx2: return avx2::encode_q8_1(x, dst, n, importance);
+    case Isa::scalar: break;
+  }
+  ref::encode_q8_1(x, dst, n, importance);
+}
+
+}  // namespace moelab::quant

@@ -6,7 +6,9 @@
 //       lanes; the zero point (8 or 16) comes off as a second vpmaddubsw of
 //       the offset with the activations. One FMA per block with the scale
 //       product; the scales of 8 blocks come from one gather per operand.
-//   dot_f16_f32, dot_bf16_f32     8 lanes, 4 accumulators, zero-padded tail.
+//   dot_{f32,f16,bf16}_f32        8 lanes, 4 accumulators, zero-padded tail.
+//   encode_q8_0, encode_q8_1      activation encoders, byte-identical to the
+//       reference (blocks with inf / NaN are passed to it).
 //   decode_*                      bit-identical to the scalar reference: d * q
 //       is exact in f32, so fused or not it rounds the same; f16 undoes
 //       vcvtph2ps' quieting of signaling NaNs.
@@ -187,29 +189,101 @@ void decode_16bit(const uint16_t* h, float* y, int64_t n, Convert8 convert8) {
   }
 }
 
-// sum_i convert8(w)[i] * x[i] over a row of 16-bit weights, 4 accumulators.
-template <class Convert8>
-float dot_16bit(const uint16_t* h, const float* x, int64_t n, Convert8 convert8) {
+// sum_i w_i x_i for weights stored as T and read 8 at a time as f32 by
+// load8(pointer); the tail goes through a zero-padded copy. 4 accumulators.
+template <class T, class Load8>
+float dot_float_lanes(const T* w, const float* x, int64_t n, Load8 load8) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    prefetch_ahead<64>(h + i);
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(convert8(load16(h + i + 8 * k)), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
+    prefetch_ahead<32 * sizeof(T)>(w + i);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load8(w + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
   }
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(convert8(load16(h + i)), _mm256_loadu_ps(x + i), acc[0]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(w + i), _mm256_loadu_ps(x + i), acc[0]);
   if (i < n) {
-    alignas(16) uint16_t wt[8] = {};
+    alignas(32) T wt[8] = {};
     alignas(32) float xt[8] = {};
-    std::memcpy(wt, h + i, size_t(n - i) * sizeof(uint16_t));
+    std::memcpy(wt, w + i, size_t(n - i) * sizeof(T));
     std::memcpy(xt, x + i, size_t(n - i) * sizeof(float));
-    acc[1] = _mm256_fmadd_ps(convert8(_mm_load_si128(reinterpret_cast<const __m128i*>(wt))), _mm256_load_ps(xt),
-                             acc[1]);
+    acc[1] = _mm256_fmadd_ps(load8(wt), _mm256_load_ps(xt), acc[1]);
   }
   return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
+// round(v) half away from zero, as std::round: trunc, plus sign(v) where the
+// dropped fraction is >= 0.5 (v - trunc(v) is exact).
+__m256 round_half_away(__m256 v) {
+  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+  const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+  return _mm256_add_ps(t, _mm256_or_ps(step, sign));  // t + 0 keeps t's sign; t + (+-1)
+}
+
+// q8_0 / q8_1 blocks from f32, byte-identical to ref::encode_q8_* (same f32
+// operations: amax / 127, 1 / d, round(x * id), clamp; fp16 by the hardware,
+// which rounds like f32_to_fp16 for every non-NaN). Blocks holding an inf or
+// NaN, or so tiny that 1 / d overflows, go to the reference, whose NaN rules
+// vector max / min would not follow.
+template <class Block, bool kSum, class RefEncode>
+void encode_q8(const float* x, Block* out, int64_t nb, RefEncode ref_encode) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < nb; ++b, x += kQK) {
+    __m256 v[4], amax = _mm256_setzero_ps();
+    int non_finite = 0;
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      const __m256 a = _mm256_and_ps(v[k], abs_mask);
+      non_finite |= _mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(3.40282347e38f), _CMP_NLE_UQ));
+      amax = _mm256_max_ps(amax, a);
+    }
+    if (non_finite) {
+      ref_encode(x, &out[b], kQK, nullptr);
+      continue;
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    if (inv > 3.40282347e38f) {  // d subnormal: x * id is inf or NaN, the reference's rules again
+      ref_encode(x, &out[b], kQK, nullptr);
+      continue;
+    }
+    const __m256 id = _mm256_set1_ps(inv);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r = round_half_away(_mm256_mul_ps(v[k], id));
+      q[k] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f)));
+    }
+    // Saturating packs interleave 128-bit lanes; the final permute restores value order.
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs),
+                        _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    out[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    if constexpr (kSum) {
+      const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+      s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+      out[b].s = _cvtss_sh(float(_mm_cvtsi128_si32(s4)) * d, _MM_FROUND_TO_NEAREST_INT);
+    }
+  }
+}
+
 }  // namespace
+
+// ---- activation encoders -----------------------------------------------------
+
+void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_0(x, dst, n, importance);
+  encode_q8<BlockQ8_0, false>(x, static_cast<BlockQ8_0*>(dst), n / kQK, ref::encode_q8_0);
+}
+
+void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_1(x, dst, n, importance);
+  encode_q8<BlockQ8_1, true>(x, static_cast<BlockQ8_1*>(dst), n / kQK, ref::encode_q8_1);
+}
 
 // ---- decode ------------------------------------------------------------------
 
@@ -263,15 +337,22 @@ void decode_q8_1(const void* src, float* y, int64_t n) {
 
 // ---- dots --------------------------------------------------------------------
 
+float dot_f32_f32(const void* w, const void* act, int64_t n) {
+  if (bad_row(w, act, n, 1)) return ref::dot_f32_f32(w, act, n);
+  return dot_float_lanes(static_cast<const float*>(w), static_cast<const float*>(act), n,
+                         [](const float* p) { return _mm256_loadu_ps(p); });
+}
+
 float dot_f16_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_f16_f32(w, act, n);
-  return dot_16bit(static_cast<const fp16_t*>(w), static_cast<const float*>(act), n,
-                   [](__m128i h) { return _mm256_cvtph_ps(h); });
+  return dot_float_lanes(static_cast<const fp16_t*>(w), static_cast<const float*>(act), n,
+                         [](const fp16_t* p) { return _mm256_cvtph_ps(load16(p)); });
 }
 
 float dot_bf16_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_bf16_f32(w, act, n);
-  return dot_16bit(static_cast<const bf16_t*>(w), static_cast<const float*>(act), n, bf16_to_float);
+  return dot_float_lanes(static_cast<const bf16_t*>(w), static_cast<const float*>(act), n,
+                         [](const bf16_t* p) { return bf16_to_float(load16(p)); });
 }
 
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n) {

@@ -8,7 +8,9 @@
 //       prefetched 2 KiB ahead. Against ymm-per-block and gather-free variants
 //       this layout was the fastest, in cache and streaming, here and on an
 //       Emerald Rapids host.
-//   dot_f16_f32, dot_bf16_f32     16 lanes, 4 accumulators, masked tail.
+//   dot_{f32,f16,bf16}_f32        16 lanes, 4 accumulators, masked tail.
+//   encode_q8_0, encode_q8_1      activation encoders, byte-identical to the
+//       reference (blocks with inf / NaN are passed to it).
 //   decode_*                      bit-identical to the scalar reference: d * q
 //       is exact in f32, so fused or not it rounds the same; f16 undoes
 //       vcvtph2ps' quieting of signaling NaNs.
@@ -216,7 +218,81 @@ void decode_q8(const Block* x, float* y, int64_t nb) {
   }
 }
 
+// sum_i w_i x_i for weights stored as T and read 16 at a time as f32 by
+// load16(i) (load16_tail(i, mask) for the last < 16); 4 accumulators.
+template <class T, class Load16, class Load16Tail>
+float dot_float_lanes(const T* w, const float* x, int64_t n, Load16 load16, Load16Tail load16_tail) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    prefetch_ahead<64 * sizeof(T)>(w + i);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(load16(i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+  }
+  for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load16(i), _mm512_loadu_ps(x + i), acc[0]);
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    acc[1] = _mm512_fmadd_ps(load16_tail(i, m), _mm512_maskz_loadu_ps(m, x + i), acc[1]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+// round(v) half away from zero, as std::round: trunc, plus sign(v) where the
+// dropped fraction is >= 0.5 (v - trunc(v) is exact).
+__m512 round_half_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+  const __m512 sign_one = _mm512_or_ps(_mm512_and_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+  return _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, sign_one);
+}
+
+// q8_0 / q8_1 blocks from f32, byte-identical to ref::encode_q8_* (same f32
+// operations: amax / 127, 1 / d, round(x * id), clamp; fp16 by the hardware,
+// which rounds like f32_to_fp16 for every non-NaN). Blocks holding an inf or
+// NaN, or so tiny that 1 / d overflows, go to the reference, whose NaN rules
+// vector max / min would not follow.
+template <class Block, bool kSum, class RefEncode>
+void encode_q8(const float* x, Block* out, int64_t nb, RefEncode ref_encode) {
+  for (int64_t b = 0; b < nb; ++b, x += kQK) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    constexpr int kNanOrInf = 0x01 | 0x08 | 0x10 | 0x80;
+    if (_mm512_fpclass_ps_mask(v0, kNanOrInf) | _mm512_fpclass_ps_mask(v1, kNanOrInf)) {
+      ref_encode(x, &out[b], kQK, nullptr);
+      continue;
+    }
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f;
+    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    if (inv > 3.40282347e38f) {  // d subnormal: x * id is inf or NaN, the reference's rules again
+      ref_encode(x, &out[b], kQK, nullptr);
+      continue;
+    }
+    const __m512 id = _mm512_set1_ps(inv);
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(round_half_away(_mm512_mul_ps(v0, id)), lo), hi));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(round_half_away(_mm512_mul_ps(v1, id)), lo), hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs + 16), _mm512_cvtsepi32_epi8(q1));
+    out[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    if constexpr (kSum) {
+      const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      out[b].s = _cvtss_sh(float(sum) * d, _MM_FROUND_TO_NEAREST_INT);
+    }
+  }
+}
+
 }  // namespace
+
+// ---- activation encoders -----------------------------------------------------
+
+void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_0(x, dst, n, importance);
+  encode_q8<BlockQ8_0, false>(x, static_cast<BlockQ8_0*>(dst), n / kQK, ref::encode_q8_0);
+}
+
+void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_1(x, dst, n, importance);
+  encode_q8<BlockQ8_1, true>(x, static_cast<BlockQ8_1*>(dst), n / kQK, ref::encode_q8_1);
+}
 
 // ---- decode ------------------------------------------------------------------
 
@@ -287,49 +363,31 @@ void decode_q8_1(const void* src, float* y, int64_t n) {
 
 // ---- dots --------------------------------------------------------------------
 
+float dot_f32_f32(const void* w, const void* act, int64_t n) {
+  if (bad_row(w, act, n, 1)) return ref::dot_f32_f32(w, act, n);
+  const auto* v = static_cast<const float*>(w);
+  return dot_float_lanes<float>(
+      v, static_cast<const float*>(act), n, [&](int64_t i) { return _mm512_loadu_ps(v + i); },
+      [&](int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, v + i); });
+}
+
 float dot_f16_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_f16_f32(w, act, n);
   const auto* h = static_cast<const fp16_t*>(w);
-  const auto* x = static_cast<const float*>(act);
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  auto load_w = [&](int64_t i) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
-  };
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    prefetch_ahead<128>(h + i);
-    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(load_w(i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
-  }
-  for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load_w(i), _mm512_loadu_ps(x + i), acc[0]);
-  if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    acc[1] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)), _mm512_maskz_loadu_ps(m, x + i),
-                             acc[1]);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  return dot_float_lanes<fp16_t>(
+      h, static_cast<const float*>(act), n,
+      [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))); },
+      [&](int64_t i, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)); });
 }
 
 float dot_bf16_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_bf16_f32(w, act, n);
   const auto* h = static_cast<const bf16_t*>(w);
-  const auto* x = static_cast<const float*>(act);
   auto widen = [](__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); };
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    prefetch_ahead<128>(h + i);
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i + 16 * k))),
-                               _mm512_loadu_ps(x + i + 16 * k), acc[k]);
-  }
-  for (; i + 16 <= n; i += 16)
-    acc[0] = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))),
-                             _mm512_loadu_ps(x + i), acc[0]);
-  if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    acc[1] = _mm512_fmadd_ps(widen(_mm256_maskz_loadu_epi16(m, h + i)), _mm512_maskz_loadu_ps(m, x + i), acc[1]);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  return dot_float_lanes<bf16_t>(
+      h, static_cast<const float*>(act), n,
+      [&](int64_t i) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))); },
+      [&](int64_t i, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, h + i)); });
 }
 
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n) {

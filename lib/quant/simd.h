@@ -9,8 +9,15 @@
 
 namespace moelab::quant {
 
+// legacy.cpp: the q8_0 / q8_1 activation encoders of active_isa(), each
+// byte-identical to ref::encode_q8_*; the codec table's `encode` for them.
+void encode_q8_0_dispatch(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1_dispatch(const float* x, void* dst, int64_t n, const float* importance);
+
 namespace avx2 {
 // legacy_avx2.cpp (f16, bf16, q4_0 .. q8_0)
+void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance);
 void decode_f16(const void* src, float* y, int64_t n);
 void decode_bf16(const void* src, float* y, int64_t n);
 void decode_q4_0(const void* src, float* y, int64_t n);
@@ -19,6 +26,7 @@ void decode_q5_0(const void* src, float* y, int64_t n);
 void decode_q5_1(const void* src, float* y, int64_t n);
 void decode_q8_0(const void* src, float* y, int64_t n);
 void decode_q8_1(const void* src, float* y, int64_t n);
+float dot_f32_f32(const void* w, const void* act, int64_t n);
 float dot_f16_f32(const void* w, const void* act, int64_t n);
 float dot_bf16_f32(const void* w, const void* act, int64_t n);
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
@@ -52,6 +60,8 @@ float dot_tq4_rot128(const void* w, const void* act, int64_t n);
 
 namespace avx512 {
 // legacy_avx512.cpp (same set as avx2; integer dots use VNNI)
+void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance);
 void decode_f16(const void* src, float* y, int64_t n);
 void decode_bf16(const void* src, float* y, int64_t n);
 void decode_q4_0(const void* src, float* y, int64_t n);
@@ -60,6 +70,7 @@ void decode_q5_0(const void* src, float* y, int64_t n);
 void decode_q5_1(const void* src, float* y, int64_t n);
 void decode_q8_0(const void* src, float* y, int64_t n);
 void decode_q8_1(const void* src, float* y, int64_t n);
+float dot_f32_f32(const void* w, const void* act, int64_t n);
 float dot_f16_f32(const void* w, const void* act, int64_t n);
 float dot_bf16_f32(const void* w, const void* act, int64_t n);
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);

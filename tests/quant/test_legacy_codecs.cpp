@@ -309,14 +309,54 @@ TEST(LegacyCodecs, SimdDotsMatchScalarWithinTolerance) {
   }
 }
 
+TEST(LegacyCodecs, SimdActivationEncodersAreByteIdentical) {
+  // q8_0 / q8_1 `encode` dispatches on the active ISA; run it under each one.
+  struct RestoreIsa {
+    Isa isa = active_isa();
+    ~RestoreIsa() { set_active_isa(isa); }
+  } restore;
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> code(-127, 126);
+  std::vector<std::vector<float>> rows;
+  for (int64_t n : {32, 64, 96, 4096 + 160}) rows.push_back(random_row(n, rng));
+  std::vector<float> special(32 * 8);
+  for (int j = 0; j < 32; ++j) {
+    special[size_t(j)] = float(code(rng)) + 0.5f;  // x * id lands exactly on .5 (id = 1)
+    special[size_t(32 + j)] = -special[size_t(j)] * 0x1p-20f;
+    special[size_t(64 + j)] = float(j) * 1e-40f;                        // subnormal inputs
+    special[size_t(96 + j)] = (j % 2 ? -1 : 1) * 3.0e38f / float(j + 1);  // near FLT_MAX
+    special[size_t(128 + j)] = j == 5 ? std::nanf("") : float(j);       // NaN: the reference's rules
+    special[size_t(160 + j)] = j == 7 ? -INFINITY : float(j);
+    special[size_t(192 + j)] = 0.0f;
+    special[size_t(224 + j)] = j == 3 ? -2.0f : 1.0f;  // negative maximum
+  }
+  special[0] = 127.0f;
+  rows.push_back(special);
+  for (const char* name : {"q8_0", "q8_1"}) {
+    const Codec& c = codec(name);
+    for (const auto& x : rows) {
+      const auto expected = encode(c, x);  // encode_ref
+      for (Isa isa : supported_isas()) {
+        set_active_isa(isa);
+        Buffer out(expected.size(), 2);
+        Buffer in(x.size() * sizeof(float), 4);
+        std::memcpy(in.data(), x.data(), x.size() * sizeof(float));
+        c.encode(in.floats(), out.data(), int64_t(x.size()), nullptr);
+        for (size_t i = 0; i < expected.size(); ++i)
+          ASSERT_EQ(out.data()[i], expected[i]) << name << " " << isa_name(isa) << " n=" << x.size() << " block "
+                                                << i / size_t(c.block_bytes) << " byte " << i % size_t(c.block_bytes);
+      }
+    }
+  }
+}
+
 TEST(LegacyCodecs, DispatchUsesTheSimdKernels) {
   // A row wired to scalar only would silently be 5-20x slower: pin the wiring.
-  for (const char* name : {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"}) {
-    const Codec& c = codec(name);
-    for (Isa isa : {Isa::avx2, Isa::avx512}) {
-      EXPECT_EQ(c.dot_kernel_isa(isa), isa) << name;
-      EXPECT_EQ(c.decode_kernel_isa(isa), isa) << name;
-    }
+  for (const char* name : kDotCodecs)
+    for (Isa isa : {Isa::avx2, Isa::avx512}) EXPECT_EQ(codec(name).dot_kernel_isa(isa), isa) << name;
+  for (const char* name : kLegacyCodecs) {
+    if (std::string_view(name) == "f32") continue;  // decode is a memcpy
+    for (Isa isa : {Isa::avx2, Isa::avx512}) EXPECT_EQ(codec(name).decode_kernel_isa(isa), isa) << name;
   }
 }
 
