@@ -168,35 +168,52 @@ void chunk_codes_i32(const uint8_t* codes, __m256i* out) {
 template <int kBits, int kGroup>
 float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
   check_affine<kBits, kGroup>(n);
-  constexpr int kChunks = kGroup / kQK;
+  using Block = BlockAffine<kBits, kGroup>;
+  constexpr int kChunks = kGroup / kQK;  // q8_1 blocks per group
   constexpr int kChunkBytes = kQK * kBits / 8;
-  const auto* blk = static_cast<const BlockAffine<kBits, kGroup>*>(w);
+  const auto* blk = static_cast<const Block*>(w);
   const auto* a = static_cast<const BlockQ8_1*>(act);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  __m128 side[2] = {_mm_setzero_ps(), _mm_setzero_ps()};  // lane 1: sums of bias * s
-  // One q8_1 block: [scale * d, bias * s] from one multiply of the fp16 pairs.
-  // Blocks alternate between two sets of accumulators to halve the add chains.
-  auto block = [&](const uint8_t* codes, const BlockQ8_1& ab, __m128 hdr, int k, __m256& into) {
-    const __m128 p = _mm_mul_ps(load_fp16_pair(&ab), hdr);
-    side[k] = _mm_add_ps(side[k], p);
-    into = _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk_isum<kBits>(codes, ab.qs)), _mm256_broadcastss_ps(p), into);
+  auto accumulate = [&](__m256i isum, float factor, int k) {
+    acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(factor), acc[k]);
   };
-  const int64_t n_groups = n / kGroup;
-  int64_t g = 0;
-  if constexpr (kChunks == 1) {  // two groups per step so the two accumulators alternate
-    for (; g + 1 < n_groups; g += 2, a += 2) {
-      prefetch_ahead<2 * sizeof(blk[g])>(&blk[g]);
-      block(blk[g].codes, a[0], load_fp16_pair(&blk[g]), 0, acc[0]);
-      block(blk[g + 1].codes, a[1], load_fp16_pair(&blk[g + 1]), 1, acc[1]);
-    }
+  // Batches of 8 q8_1 blocks: their [d, s] pairs and their groups' [scale, bias]
+  // pairs are gathered and multiplied at once: even lanes scale * d (re-read
+  // per block as memory broadcasts, the load ports being idle), odd lanes bias * s.
+  constexpr int kBatch = 8;
+  static_assert(kBatch % kChunks == 0);
+  constexpr int kChunksLog2 = kChunks == 1 ? 0 : kChunks == 2 ? 1 : 2;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i act_off = _mm256_mullo_epi32(lane, _mm256_set1_epi32(sizeof(BlockQ8_1)));
+  const __m256i grp_off = _mm256_mullo_epi32(_mm256_srli_epi32(lane, kChunksLog2), _mm256_set1_epi32(sizeof(Block)));
+  __m256 side = _mm256_setzero_ps();
+  alignas(32) float prod[2 * kBatch];
+  const int64_t n_blocks = n / kQK;
+  int64_t kb = 0;
+  for (; kb + kBatch <= n_blocks; kb += kBatch) {
+    const Block* g = blk + kb / kChunks;
+    prefetch_ahead<kBatch / kChunks * sizeof(Block)>(g);
+    const __m256i ds = _mm256_i32gather_epi32(reinterpret_cast<const int*>(a + kb), act_off, 1);
+    const __m256i sb = _mm256_i32gather_epi32(reinterpret_cast<const int*>(g), grp_off, 1);
+    const __m256 p0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(ds)), _mm256_cvtph_ps(_mm256_castsi256_si128(sb)));
+    const __m256 p1 =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(ds, 1)), _mm256_cvtph_ps(_mm256_extracti128_si256(sb, 1)));
+    side = _mm256_add_ps(side, _mm256_add_ps(p0, p1));
+    _mm256_store_ps(prod, p0);
+    _mm256_store_ps(prod + kBatch, p1);
+    for (int k = 0; k < kBatch; ++k)
+      accumulate(chunk_isum<kBits>(g[k / kChunks].codes + k % kChunks * kChunkBytes, a[kb + k].qs), prod[2 * k], k % 2);
   }
-  for (; g < n_groups; ++g, a += kChunks) {
-    prefetch_ahead<sizeof(blk[g])>(&blk[g]);
-    const __m128 hdr = load_fp16_pair(&blk[g]);
-    for (int c = 0; c < kChunks; ++c) block(blk[g].codes + c * kChunkBytes, a[c], hdr, c % 2, acc[c % 2]);
+  float tail = 0.0f;
+  for (; kb < n_blocks; ++kb) {
+    const Block& g = blk[kb / kChunks];
+    const __m128 p = _mm_mul_ps(load_fp16_pair(&a[kb]), load_fp16_pair(&g));
+    tail += _mm_cvtss_f32(_mm_shuffle_ps(p, p, 1));
+    accumulate(chunk_isum<kBits>(g.codes + kb % kChunks * kChunkBytes, a[kb].qs), _mm_cvtss_f32(p), 0);
   }
-  return hsum(_mm256_add_ps(acc[0], acc[1])) + _mm_cvtss_f32(_mm_shuffle_ps(side[0], side[0], 1)) +
-         _mm_cvtss_f32(_mm_shuffle_ps(side[1], side[1], 1));
+  // Odd lanes of side: bias * s.
+  side = _mm256_blend_ps(_mm256_setzero_ps(), side, 0xaa);
+  return hsum(_mm256_add_ps(acc[0], acc[1])) + hsum(side) + tail;
 }
 
 template <int kBits, int kGroup>

@@ -85,116 +85,68 @@ __m256i codes4_bytes(const uint8_t* p) {
   return _mm256_ternarylogic_epi32(w, _mm256_slli_epi16(w, 4), _mm256_set1_epi16(0x0f0f), 0xa8);  // (a | b) & c
 }
 
-// 2, 3, 5, 6 bits: codes as 16-bit words. For each word a byte shuffle picks
-// the two stream bytes holding the code, a variable shift aligns it.
+// 2, 3, 5, 6 bits: half h (codes 16h .. 16h + 15) of a chunk as 16-bit words.
+// The 16 loaded bytes start at chunk offset start(h) (2 bits: the chunk's 8
+// bytes broadcast as a qword instead); a byte shuffle gathers each code's two
+// stream bytes into its word and a variable shift aligns it. Everything stays
+// 256-bit: a 512-bit instruction would take vector port 1 away.
 template <int kBits>
-constexpr std::array<int16_t, 32> window_shifts(int first_code, int lanes) {
-  std::array<int16_t, 32> s{};
-  for (int i = 0; i < lanes * 8; ++i) s[size_t(i)] = int16_t(((first_code + i) * kBits) % 8);
-  return s;
-}
-
-// 2 or 3 bits, 32 codes -> 32 words in a zmm. 2 bits: the 8 stream bytes are
-// broadcast as a qword (each lane sees bytes 0..7 at 0 and 8). 3 bits: the 16
-// bytes ending at the chunk's end (the 4 before it are the group header or the
-// previous chunk) are broadcast to all four lanes.
-template <int kBits>
-__m512i codes_words32(const uint8_t* p) {
-  static_assert(kBits == 2 || kBits == 3);
-  if constexpr (kBits == 2) {
-    static constexpr auto kIdx = [] {
-      std::array<int8_t, 64> idx{};
-      for (int lane = 0; lane < 4; ++lane)
-        for (int k = 0; k < 8; ++k) {
-          const int byte = (lane * 8 + k) * 2 / 8;  // codes never straddle bytes
-          idx[size_t(lane * 16 + 2 * k)] = int8_t(byte);
-          idx[size_t(lane * 16 + 2 * k + 1)] = int8_t(-128);
-        }
-      return idx;
-    }();
-    static constexpr auto kShift = window_shifts<2>(0, 4);
-    uint64_t q;
-    std::memcpy(&q, p, 8);
-    const __m512i src = _mm512_set1_epi64(int64_t(q));
-    const __m512i w = _mm512_shuffle_epi8(src, _mm512_loadu_si512(kIdx.data()));
-    return _mm512_and_si512(_mm512_srlv_epi16(w, _mm512_loadu_si512(kShift.data())), _mm512_set1_epi16(3));
-  } else {
-    static constexpr auto kIdx = [] {
-      std::array<int8_t, 64> idx{};
-      for (int lane = 0; lane < 4; ++lane)
-        for (int k = 0; k < 8; ++k) {
-          const int code = lane * 8 + k, byte = code * 3 / 8;
-          idx[size_t(lane * 16 + 2 * k)] = int8_t(4 + byte);
-          idx[size_t(lane * 16 + 2 * k + 1)] = byte + 1 < 12 ? int8_t(4 + byte + 1) : int8_t(-128);
-        }
-      return idx;
-    }();
-    static constexpr auto kShift = window_shifts<3>(0, 4);
-    const __m512i src = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p - 4)));
-    const __m512i w = _mm512_shuffle_epi8(src, _mm512_loadu_si512(kIdx.data()));
-    return _mm512_and_si512(_mm512_srlv_epi16(w, _mm512_loadu_si512(kShift.data())), _mm512_set1_epi16(7));
+struct WordUnpack {
+  static constexpr int kChunkBytes = 4 * kBits;
+  static constexpr int start(int h) {
+    if (kBits == 2) return 0;
+    if (kBits == 3) return -4;  // 16 bytes ending at the chunk end; the 4 before are header or data
+    return h == 0 ? -4 : kChunkBytes - 16;
   }
-}
-
-// 5 or 6 bits, 16 codes (half a chunk) -> 16 words in a ymm. The 16 loaded
-// bytes end at or before the chunk's end and start at most 4 bytes before it.
-template <int kBits, int kHalf>
-__m256i codes_words16(const uint8_t* chunk) {
-  static_assert(kBits == 5 || kBits == 6);
-  constexpr int kHalfBytes = 2 * kBits;            // 16 codes
-  constexpr int kStart = kHalf == 0 ? -4 : kHalfBytes + kHalfBytes - 16;  // load offset from chunk start
-  constexpr int kBase = kHalf * kHalfBytes - kStart;  // where the half's first byte sits in the load
-  static constexpr auto kIdx = [] {
+  static constexpr std::array<int8_t, 32> shuffle(int h) {
     std::array<int8_t, 32> idx{};
-    for (int lane = 0; lane < 2; ++lane)
-      for (int k = 0; k < 8; ++k) {
-        const int code = lane * 8 + k, byte = code * kBits / 8;
-        idx[size_t(lane * 16 + 2 * k)] = int8_t(kBase + byte);
-        idx[size_t(lane * 16 + 2 * k + 1)] = byte + 1 < kHalfBytes ? int8_t(kBase + byte + 1) : int8_t(-128);
-      }
+    for (int k = 0; k < 16; ++k) {
+      const int code = 16 * h + k, byte = code * kBits / 8, bit = code * kBits % 8;
+      idx[size_t(2 * (k % 8) + 16 * (k / 8))] = int8_t(byte - start(h));
+      idx[size_t(2 * (k % 8) + 16 * (k / 8) + 1)] = bit + kBits > 8 ? int8_t(byte + 1 - start(h)) : int8_t(-128);
+    }
     return idx;
-  }();
-  static constexpr auto kShift = [] {
+  }
+  static constexpr std::array<int16_t, 16> shift(int h) {
     std::array<int16_t, 16> s{};
-    for (int i = 0; i < 16; ++i) s[size_t(i)] = int16_t((i * kBits) % 8);
+    for (int k = 0; k < 16; ++k) s[size_t(k)] = int16_t((16 * h + k) * kBits % 8);
     return s;
-  }();
-  const __m256i src = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + kStart)));
-  const __m256i w = _mm256_shuffle_epi8(src, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kIdx.data())));
-  return _mm256_and_si256(_mm256_srlv_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShift.data()))),
-                          _mm256_set1_epi16((1 << kBits) - 1));
-}
+  }
+  static constexpr std::array<std::array<int8_t, 32>, 2> kShuffle = {shuffle(0), shuffle(1)};
+  static constexpr std::array<std::array<int16_t, 16>, 2> kShift = {shift(0), shift(1)};
 
-// Integer dot of one chunk's 32 codes with one q8_1 block's 32 int8 values,
-// spread over the lanes of the returned vector.
+  template <int kHalf>
+  static __m256i words(const uint8_t* chunk) {
+    __m256i src;
+    if constexpr (kBits == 2) {
+      uint64_t q;
+      std::memcpy(&q, chunk, 8);
+      src = _mm256_set1_epi64x(int64_t(q));
+    } else {
+      src = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + start(kHalf))));
+    }
+    const __m256i w = _mm256_shuffle_epi8(src, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShuffle[kHalf].data())));
+    return _mm256_and_si256(_mm256_srlv_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kShift[kHalf].data()))),
+                            _mm256_set1_epi16((1 << kBits) - 1));
+  }
+};
+
+// Integer dot of one chunk's 32 codes with one q8_1 block's 32 int8 values, in 8 int32 lanes.
 template <int kBits>
-auto chunk_isum(const uint8_t* codes, const int8_t* qs) {
+__m256i chunk_isum(const uint8_t* codes, const int8_t* qs) {
   if constexpr (kBits == 8) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)),
                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
   } else if constexpr (kBits == 4) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes4_bytes(codes),
                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
-  } else if constexpr (kBits == 2 || kBits == 3) {
-    const __m512i a = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
-    return _mm512_dpwssd_epi32(_mm512_setzero_si512(), codes_words32<kBits>(codes), a);
   } else {
     const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
     const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
-    const __m256i w0 = codes_words16<kBits, 0>(codes), w1 = codes_words16<kBits, 1>(codes);
+    const __m256i w0 = WordUnpack<kBits>::template words<0>(codes), w1 = WordUnpack<kBits>::template words<1>(codes);
     return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), w0, a0), w1, a1);
   }
 }
-
-// Float accumulator matching chunk_isum's width.
-template <bool kWide>
-struct AccFor {
-  using type = __m256;
-};
-template <>
-struct AccFor<true> {
-  using type = __m512;
-};
 
 // The 32 codes of one chunk as 32 int32 lanes in two zmm (for decode).
 template <int kBits>
@@ -203,13 +155,9 @@ void chunk_codes_i32(const uint8_t* codes, __m512i& lo, __m512i& hi) {
     const __m256i b = kBits == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)) : codes4_bytes(codes);
     lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(b));
     hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1));
-  } else if constexpr (kBits == 2 || kBits == 3) {
-    const __m512i w = codes_words32<kBits>(codes);
-    lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(w));
-    hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(w, 1));
   } else {
-    lo = _mm512_cvtepu16_epi32(codes_words16<kBits, 0>(codes));
-    hi = _mm512_cvtepu16_epi32(codes_words16<kBits, 1>(codes));
+    lo = _mm512_cvtepu16_epi32(WordUnpack<kBits>::template words<0>(codes));
+    hi = _mm512_cvtepu16_epi32(WordUnpack<kBits>::template words<1>(codes));
   }
 }
 
@@ -218,45 +166,53 @@ void chunk_codes_i32(const uint8_t* codes, __m512i& lo, __m512i& hi) {
 template <int kBits, int kGroup>
 float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
   check_affine<kBits, kGroup>(n);
-  constexpr int kChunks = kGroup / kQK;
+  using Block = BlockAffine<kBits, kGroup>;
+  constexpr int kChunks = kGroup / kQK;  // q8_1 blocks per group
   constexpr int kChunkBytes = kQK * kBits / 8;
-  const auto* blk = static_cast<const BlockAffine<kBits, kGroup>*>(w);
+  const auto* blk = static_cast<const Block*>(w);
   const auto* a = static_cast<const BlockQ8_1*>(act);
-  using Acc = typename AccFor<kBits == 2 || kBits == 3>::type;
-  Acc acc[2] = {};
-  __m128 side[2] = {_mm_setzero_ps(), _mm_setzero_ps()};  // lane 1: sums of bias * s
-  // One q8_1 block: [scale * d, bias * s] from one multiply of the fp16 pairs.
-  // Blocks alternate between two sets of accumulators to halve the add chains.
-  auto block = [&](const uint8_t* codes, const BlockQ8_1& ab, __m128 hdr, int k, Acc& into) {
-    const __m128 p = _mm_mul_ps(load_fp16_pair(&ab), hdr);
-    side[k] = _mm_add_ps(side[k], p);
-    const auto isum = chunk_isum<kBits>(codes, ab.qs);
-    if constexpr (kBits == 2 || kBits == 3)
-      into = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(p), into);
-    else
-      into = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_broadcastss_ps(p), into);
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  auto accumulate = [&](__m256i isum, float factor, int k) {
+    acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(factor), acc[k]);
   };
-  const int64_t n_groups = n / kGroup;
-  int64_t g = 0;
-  if constexpr (kChunks == 1) {  // two groups per step so the two accumulators alternate
-    for (; g + 1 < n_groups; g += 2, a += 2) {
-      prefetch_ahead<2 * sizeof(blk[g])>(&blk[g]);
-      block(blk[g].codes, a[0], load_fp16_pair(&blk[g]), 0, acc[0]);
-      block(blk[g + 1].codes, a[1], load_fp16_pair(&blk[g + 1]), 1, acc[1]);
-    }
+  // Batches of 8 q8_1 blocks: their [d, s] pairs and their groups' [scale, bias]
+  // pairs are gathered and multiplied at once: even lanes scale * d (re-read
+  // per block as memory broadcasts, the load ports being idle), odd lanes bias * s.
+  constexpr int kBatch = 8;
+  static_assert(kBatch % kChunks == 0);
+  const __m256i act_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(sizeof(BlockQ8_1)));
+  constexpr int kChunksLog2 = kChunks == 1 ? 0 : kChunks == 2 ? 1 : 2;
+  const __m256i grp_off = _mm256_mullo_epi32(_mm256_srli_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), kChunksLog2),
+                                             _mm256_set1_epi32(sizeof(Block)));
+  __m256 side = _mm256_setzero_ps();
+  alignas(32) float prod[2 * kBatch];
+  const int64_t n_blocks = n / kQK;
+  int64_t kb = 0;
+  for (; kb + kBatch <= n_blocks; kb += kBatch) {
+    const Block* g = blk + kb / kChunks;
+    prefetch_ahead<kBatch / kChunks * sizeof(Block)>(g);
+    // 256-bit on purpose, as everything in the affine dots (see WordUnpack).
+    const __m256i ds = _mm256_i32gather_epi32(reinterpret_cast<const int*>(a + kb), act_off, 1);
+    const __m256i sb = _mm256_i32gather_epi32(reinterpret_cast<const int*>(g), grp_off, 1);
+    const __m256 p0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(ds)), _mm256_cvtph_ps(_mm256_castsi256_si128(sb)));
+    const __m256 p1 =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(ds, 1)), _mm256_cvtph_ps(_mm256_extracti128_si256(sb, 1)));
+    side = _mm256_add_ps(side, _mm256_add_ps(p0, p1));
+    _mm256_store_ps(prod, p0);
+    _mm256_store_ps(prod + kBatch, p1);
+    for (int k = 0; k < kBatch; ++k)
+      accumulate(chunk_isum<kBits>(g[k / kChunks].codes + k % kChunks * kChunkBytes, a[kb + k].qs), prod[2 * k], k % 2);
   }
-  for (; g < n_groups; ++g, a += kChunks) {
-    prefetch_ahead<sizeof(blk[g])>(&blk[g]);
-    const __m128 hdr = load_fp16_pair(&blk[g]);
-    for (int c = 0; c < kChunks; ++c) block(blk[g].codes + c * kChunkBytes, a[c], hdr, c % 2, acc[c % 2]);
+  float tail = 0.0f;
+  for (; kb < n_blocks; ++kb) {
+    const Block& g = blk[kb / kChunks];
+    const __m128 p = _mm_mul_ps(load_fp16_pair(&a[kb]), load_fp16_pair(&g));
+    tail += _mm_cvtss_f32(_mm_shuffle_ps(p, p, 1));
+    accumulate(chunk_isum<kBits>(g.codes + kb % kChunks * kChunkBytes, a[kb].qs), _mm_cvtss_f32(p), 0);
   }
-  float total;
-  if constexpr (kBits == 2 || kBits == 3)
-    total = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
-  else
-    total = hsum(_mm256_add_ps(acc[0], acc[1]));
-  return total + _mm_cvtss_f32(_mm_shuffle_ps(side[0], side[0], 1)) +
-         _mm_cvtss_f32(_mm_shuffle_ps(side[1], side[1], 1));
+  // Odd lanes of side: bias * s.
+  side = _mm256_blend_ps(_mm256_setzero_ps(), side, 0xaa);
+  return hsum(_mm256_add_ps(acc[0], acc[1])) + hsum(side) + tail;
 }
 
 template <int kBits, int kGroup>
