@@ -5,6 +5,7 @@
 //     the int8 activations (vpmaddubsw on code bytes for 4 bits, on nibble
 //     halves for 8 bits so nothing saturates; vpmaddwd on 16-bit codes for 2,
 //     3, 5, 6 bits), then acc += float(isum) * scale * d; bias * s on the side.
+//     The fp16 scales of 8 blocks are gathered and converted together.
 //   affine decode: same unpack, then float(q) * scale + bias -- bit-identical.
 //   tq dot: magnitudes looked up with vpermilps/vpermps from a table scaled
 //     by the block scale, signs moved to bit 31 and xor-ed in, fused

@@ -4,7 +4,9 @@
 //   affine dot, per 32-value q8_1 block: unpack the codes, integer dot with
 //     the int8 activations (VNNI vpdpbusd on bytes for 4 and 8 bits, vpdpwssd
 //     on 16-bit codes for 2, 3, 5, 6 bits), then acc += float(isum) * scale * d;
-//     bias * s is summed on the side.
+//     bias * s is summed on the side. The fp16 scales of 8 blocks are gathered
+//     and converted together. All 256-bit: 512-bit instructions would shut
+//     vector port 1, and these kernels are port-bound, not width-bound.
 //   affine decode: same unpack, then float(q) * scale + bias (two roundings,
 //     as the scalar decode) -- bit-identical.
 //   tq dot: codebook lookup with a permute whose table is pre-scaled by the
@@ -13,6 +15,7 @@
 //     a broadcast 32-bit word, signs straight into a mask register.
 //   tq decode: codebook values, the same Walsh-Hadamard butterflies as
 //     hadamard::fwht in the same order, one multiply, sign flips -- bit-identical.
+//
 // GCC 12 flags the deliberately undefined lanes inside the intrinsics
 // themselves (_mm512_undefined_*, GCC PR 105593) once they are inlined.
 #pragma GCC diagnostic push
