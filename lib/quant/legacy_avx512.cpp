@@ -5,9 +5,10 @@
 //       pair, the zero point (8 or 16) taken off as zero times sum(activations)
 //       (a second vpdpbusd), then one FMA with the blocks' scale products.
 //       Scales of 8 blocks come from one gather per operand. Weights are
-//       prefetched 2 KiB ahead. Against ymm-per-block and gather-free variants
-//       this layout was the fastest, in cache and streaming, here and on an
-//       Emerald Rapids host.
+//       prefetched 2 KiB ahead. In cache this ran q4_0 at 1.08 ns per block
+//       against 1.29 for one block per 256-bit vector and 1.24 with scales
+//       picked by vpermt2w instead of gathers (similar ranking on an Emerald
+//       Rapids host).
 //   dot_{f32,f16,bf16}_f32        16 lanes, 4 accumulators, masked tail.
 //   encode_q8_0, encode_q8_1      activation encoders, byte-identical to the
 //       reference (blocks with inf / NaN are passed to it).
@@ -61,9 +62,10 @@ __m256 gather_half8(const fp16_t* first) {
 
 // How far ahead of the block being read the dots prefetch their weights. A
 // GEMV streams rows back to back, so this runs into the next rows, which is
-// where the reads go next. Without it the hardware prefetchers (which stop at
-// 4 KiB pages) leave a q4_0 GEMV at ~5 GB/s per core here; with 2 KiB it reads
-// at the core's DRAM bandwidth (~9.7 GB/s; 1 KiB: 8.3, 4 KiB: 9.6).
+// where the reads go next. The hardware prefetchers stop at 4 KiB pages; a
+// q4_0 GEMV from DRAM read ~5 GB/s per core without this on the 2-core dev VM
+// and ~9.7 with it (1 KiB ahead: 8.3, 4 KiB: 9.6), 7.4 -> 11 GB/s on an
+// Emerald Rapids host; on another host it made no difference, and never hurt.
 constexpr int kPrefetchBytes = 2048;
 
 template <int kBytes>

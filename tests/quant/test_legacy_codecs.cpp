@@ -202,6 +202,8 @@ TEST(LegacyCodecs, DotsMatchGgml) {
     const auto w_all = read_file<uint8_t>(name + ".bin");
     const auto act = read_file<uint8_t>("act_" + std::string(a_codec.name) + ".bin");
     ASSERT_EQ(act.size(), a_codec.row_bytes(cols));
+    const auto act_f32 = read_file<float>("act.f32");
+    ASSERT_EQ(encode(a_codec, act_f32), act) << "ggml's " << a_codec.name << " of act.f32";
     const size_t row_bytes = c.row_bytes(cols);
     for (const auto& row : spec["rows"]) {
       const int64_t r = row["row"];
