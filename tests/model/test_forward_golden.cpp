@@ -3,6 +3,12 @@
 // synthetic MoE models of four architectures, regenerated here from their
 // preset and seed, and the real SmolLM2-135M weights. Teacher-forced: every
 // position's logits are compared.
+//
+// Thresholds: mean cosine >= 0.999 (the acceptance bar), and top-1 agreement
+// no more than 5 points below llama.cpp's agreement with itself (its
+// token-by-token path vs its batched path, recorded by the fixture script):
+// positions whose top two logits are nearly tied flip under any change of
+// rounding, including llama.cpp's own change of kernels.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -94,8 +100,9 @@ TEST_P(SyntheticGolden, LogitsMatchLlamaCpp) {
   const Agreement a = compare_with(*model, tokens, ref);
   std::printf("%s: mean cosine %.6f, top-1 agreement %.4f over %zu positions\n", GetParam().c_str(), a.mean_cosine,
               a.top1, tokens.size());
+  const double self_top1 = (*c)["llama_cpp_self_agreement"]["top1"].get<double>();
   EXPECT_GE(a.mean_cosine, 0.999);
-  EXPECT_GE(a.top1, 0.95);
+  EXPECT_GE(a.top1, self_top1 - 0.05) << "llama.cpp agrees with itself at " << self_top1;
   std::filesystem::remove(path);
 }
 
@@ -116,10 +123,13 @@ TEST(SmolLM2Golden, LogitsMatchLlamaCppTeacherForced) {
   std::vector<float> ref(ref16.size());
   for (size_t i = 0; i < ref.size(); ++i) ref[i] = fp16_to_f32(ref16[i]);
   const Agreement a = compare_with(*model, tokens, ref);
-  std::printf("SmolLM2: mean cosine %.6f, top-1 agreement %.4f over %zu positions\n", a.mean_cosine, a.top1,
-              tokens.size());
+  const double self_cos = s["llama_cpp_self_agreement"]["mean_cosine"].get<double>();
+  const double self_top1 = s["llama_cpp_self_agreement"]["top1"].get<double>();
+  std::printf("SmolLM2: mean cosine %.6f, top-1 agreement %.4f over %zu positions "
+              "(llama.cpp decode vs prefill path: cosine %.6f, top-1 %.4f)\n",
+              a.mean_cosine, a.top1, tokens.size(), self_cos, self_top1);
   EXPECT_GE(a.mean_cosine, 0.999);
-  EXPECT_GE(a.top1, 0.95);
+  EXPECT_GE(a.top1, self_top1 - 0.05) << "llama.cpp agrees with itself at " << self_top1;
 }
 
 }  // namespace
