@@ -20,6 +20,30 @@ Arch parse_arch(const std::string& name) {
   throw Error("unsupported architecture '" + name + "' (supported: " + known + ")");
 }
 
+void apply_arch_rules(Config& c) {
+  c.qk_norm = QkNorm::none;
+  switch (c.arch) {
+    case Arch::llama:  // Llama, SmolLM2, Mixtral
+      c.rope = RopeKind::norm;
+      c.expert_weights_norm = true;
+      break;
+    case Arch::qwen3moe:
+      c.rope = RopeKind::neox;
+      c.qk_norm = QkNorm::per_head;
+      c.expert_weights_norm = true;
+      break;
+    case Arch::qwen2moe:
+      c.rope = RopeKind::neox;
+      c.expert_weights_norm = false;
+      break;
+    case Arch::olmoe:
+      c.rope = RopeKind::neox;
+      c.qk_norm = QkNorm::full;
+      c.expert_weights_norm = false;
+      break;
+  }
+}
+
 const char* arch_name(Arch arch) {
   for (const auto& a : kArchNames)
     if (a.arch == arch) return a.name;

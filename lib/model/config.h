@@ -41,6 +41,9 @@ struct Config {
 };
 
 Arch parse_arch(const std::string& name);  // throws moelab::Error naming the known ones
+// Sets what llama.cpp hard-codes per architecture: RoPE ordering, q/k norms,
+// router renormalisation.
+void apply_arch_rules(Config& c);
 const char* arch_name(Arch arch);
 
 }  // namespace moelab::model

@@ -47,27 +47,7 @@ Config config_from_gguf(const gguf::File& f) {
     bad(a + "expert_used_count", "must be in [1, expert_count]");
   if (c.rms_eps <= 0 || !(c.rms_eps < 1)) bad(a + "attention.layer_norm_rms_epsilon", "must be in (0, 1)");
 
-  // Choices llama.cpp hard-codes per architecture.
-  switch (c.arch) {
-    case Arch::llama:  // Llama, SmolLM2, Mixtral
-      c.rope = RopeKind::norm;
-      c.expert_weights_norm = true;
-      break;
-    case Arch::qwen3moe:
-      c.rope = RopeKind::neox;
-      c.qk_norm = QkNorm::per_head;
-      c.expert_weights_norm = true;
-      break;
-    case Arch::qwen2moe:
-      c.rope = RopeKind::neox;
-      c.expert_weights_norm = false;
-      break;
-    case Arch::olmoe:
-      c.rope = RopeKind::neox;
-      c.qk_norm = QkNorm::full;
-      c.expert_weights_norm = false;
-      break;
-  }
+  apply_arch_rules(c);
   if (c.arch != Arch::llama && c.n_expert == 0) bad(a + "expert_count", "required for " + c.arch_name);
 
   const gguf::Tensor& embd = f.tensor("token_embd.weight");

@@ -83,12 +83,7 @@ Preset load_preset_file(const std::filesystem::path& path) {
   if (c.n_head % c.n_head_kv != 0) throw Error(path.string() + ": n_head must be a multiple of n_head_kv");
   if (c.n_expert > 0 && (c.n_expert_used == 0 || c.n_expert_used > c.n_expert || c.n_ff_exp == 0))
     throw Error(path.string() + ": MoE preset needs 0 < n_expert_used <= n_expert and n_ff_exp > 0");
-  switch (c.arch) {
-    case Arch::llama: c.rope = RopeKind::norm; c.expert_weights_norm = true; break;
-    case Arch::qwen3moe: c.rope = RopeKind::neox; c.qk_norm = QkNorm::per_head; c.expert_weights_norm = true; break;
-    case Arch::qwen2moe: c.rope = RopeKind::neox; break;
-    case Arch::olmoe: c.rope = RopeKind::neox; c.qk_norm = QkNorm::full; break;
-  }
+  apply_arch_rules(c);
   return p;
 }
 
