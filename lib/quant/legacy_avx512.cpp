@@ -4,12 +4,12 @@
 //       widened to bytes, one VNNI vpdpbusd (u8 codes x s8 activations) per
 //       pair, the zero point (8 or 16) taken off as zero times sum(activations)
 //       (a second vpdpbusd), then one FMA with the blocks' scale products.
-//       Scales of 8 blocks come from one gather per operand. Weights are
-//       prefetched 2 KiB ahead. In cache this ran q4_0 at 1.08 ns per block
-//       against 1.29 for one block per 256-bit vector and 1.24 with scales
-//       picked by vpermt2w instead of gathers (similar ranking on an Emerald
-//       Rapids host).
-//   dot_{f32,f16,bf16}_f32        16 lanes, 4 accumulators, masked tail.
+//       Scales of 8 blocks come from one gather per operand; weights are
+//       prefetched ahead (prefetch_ahead). In cache this ran q4_0 at 1.08 ns
+//       per block against 1.29 for one block per 256-bit vector and 1.24 with
+//       scales picked by vpermt2w instead of gathers (similar ranking on an
+//       Emerald Rapids host).
+//   dot_{f32,f16,bf16}_f32        8 lanes, 4 accumulators, masked tail.
 //   encode_q8_0, encode_q8_1      activation encoders, byte-identical to the
 //       reference (blocks with inf / NaN are passed to it).
 //   decode_*                      bit-identical to the scalar reference: d * q
@@ -60,18 +60,24 @@ __m256 gather_half8(const fp16_t* first) {
   return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));  // vpmovdw keeps the low 16 bits
 }
 
-// How far ahead of the block being read the dots prefetch their weights. A
-// GEMV streams rows back to back, so this runs into the next rows, which is
-// where the reads go next. The hardware prefetchers stop at 4 KiB pages; a
-// q4_0 GEMV from DRAM read ~5 GB/s per core without this on the 2-core dev VM
-// and ~9.7 with it (1 KiB ahead: 8.3, 4 KiB: 9.6), 7.4 -> 11 GB/s on an
-// Emerald Rapids host; on another host it made no difference, and never hurt.
-constexpr int kPrefetchBytes = 2048;
+// Software prefetch of the weights, in two steps: into L2 8 KiB ahead, then
+// into L1 2 KiB ahead. A GEMV streams rows back to back, so this runs into
+// the next rows, which is where the reads go next; the hardware prefetchers
+// stop at 4 KiB pages. q4_0 GEMV from DRAM, one core (GB/s): none 5.4, L1 only
+// (1 / 2 / 4 KiB) 8.8 / 9.7 / 9.4, both 12.0 on the 2-core dev VM; none 7.4,
+// L1 only 8.8-10, both 10.8-11.6 on an Emerald Rapids host.
+constexpr int kPrefetchL1Bytes = 2048;
+constexpr int kPrefetchL2Bytes = 8192;
 
+// Prefetches the kBytes at p (a multiple of 64 or a little less) at both distances.
 template <int kBytes>
 void prefetch_ahead(const void* p) {
-  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
-  for (int off = 0; off < kBytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+  const char* l1 = static_cast<const char*>(p) + kPrefetchL1Bytes;
+  const char* l2 = static_cast<const char*>(p) + kPrefetchL2Bytes;
+  for (int off = 0; off < kBytes; off += 64) {
+    _mm_prefetch(l2 + off, _MM_HINT_T1);
+    _mm_prefetch(l1 + off, _MM_HINT_T0);
+  }
 }
 
 // 16 packed nibbles -> 32 bytes in value order: low nibbles (values 0..15)
@@ -220,22 +226,24 @@ void decode_q8(const Block* x, float* y, int64_t nb) {
   }
 }
 
-// sum_i w_i x_i for weights stored as T and read 16 at a time as f32 by
-// load16(i) (load16_tail(i, mask) for the last < 16); 4 accumulators.
-template <class T, class Load16, class Load16Tail>
-float dot_float_lanes(const T* w, const float* x, int64_t n, Load16 load16, Load16Tail load16_tail) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+// sum_i w_i x_i for weights stored as T and read 8 at a time as f32 by
+// load8(i) (load8_tail(i, mask) for the last < 8); 4 accumulators. 256-bit on
+// purpose: streaming bf16 from DRAM this ran at 13.5 GB/s per core against
+// 11.4 for 512-bit vectors (64 values per step), and never slower for f16/f32.
+template <class T, class Load8, class Load8Tail>
+float dot_float_lanes(const T* w, const float* x, int64_t n, Load8 load8, Load8Tail load8_tail) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    prefetch_ahead<64 * sizeof(T)>(w + i);
-    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(load16(i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+  for (; i + 32 <= n; i += 32) {
+    prefetch_ahead<32 * sizeof(T)>(w + i);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load8(i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
   }
-  for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load16(i), _mm512_loadu_ps(x + i), acc[0]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(i), _mm256_loadu_ps(x + i), acc[0]);
   if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    acc[1] = _mm512_fmadd_ps(load16_tail(i, m), _mm512_maskz_loadu_ps(m, x + i), acc[1]);
+    const __mmask8 m = __mmask8((1u << (n - i)) - 1u);
+    acc[1] = _mm256_fmadd_ps(load8_tail(i, m), _mm256_maskz_loadu_ps(m, x + i), acc[1]);
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 // round(v) half away from zero, as std::round: trunc, plus sign(v) where the
@@ -369,8 +377,8 @@ float dot_f32_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_f32_f32(w, act, n);
   const auto* v = static_cast<const float*>(w);
   return dot_float_lanes<float>(
-      v, static_cast<const float*>(act), n, [&](int64_t i) { return _mm512_loadu_ps(v + i); },
-      [&](int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, v + i); });
+      v, static_cast<const float*>(act), n, [&](int64_t i) { return _mm256_loadu_ps(v + i); },
+      [&](int64_t i, __mmask8 m) { return _mm256_maskz_loadu_ps(m, v + i); });
 }
 
 float dot_f16_f32(const void* w, const void* act, int64_t n) {
@@ -378,18 +386,18 @@ float dot_f16_f32(const void* w, const void* act, int64_t n) {
   const auto* h = static_cast<const fp16_t*>(w);
   return dot_float_lanes<fp16_t>(
       h, static_cast<const float*>(act), n,
-      [&](int64_t i) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))); },
-      [&](int64_t i, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)); });
+      [&](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))); },
+      [&](int64_t i, __mmask8 m) { return _mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, h + i)); });
 }
 
 float dot_bf16_f32(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, 1)) return ref::dot_bf16_f32(w, act, n);
   const auto* h = static_cast<const bf16_t*>(w);
-  auto widen = [](__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); };
+  auto widen = [](__m128i v) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16)); };
   return dot_float_lanes<bf16_t>(
       h, static_cast<const float*>(act), n,
-      [&](int64_t i) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))); },
-      [&](int64_t i, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, h + i)); });
+      [&](int64_t i) { return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))); },
+      [&](int64_t i, __mmask8 m) { return widen(_mm_maskz_loadu_epi16(m, h + i)); });
 }
 
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n) {
