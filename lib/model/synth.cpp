@@ -162,12 +162,12 @@ void add_metadata(gguf::Writer& wr, const SynthOptions& o) {
   }
   if (c.arch == Arch::llama) wr.add(a + "vocab_size", Value::of(uint32_t(c.n_vocab)));
 
-  // Byte-level BPE vocabulary: the 256 byte tokens, one end-of-text control
-  // token, and unused fillers up to the preset's vocabulary size (so the
-  // embedding and output matrices have their true size). No merges: text
-  // tokenizes to bytes, which is all a synthetic model needs.
+  // Byte-level BPE vocabulary: the 256 byte tokens, two control tokens, merged
+  // tokens for a space or a letter followed by a lowercase letter (as many as
+  // fit), and unused fillers up to the preset's vocabulary size, so the
+  // embedding and output matrices have their true size.
   if (c.n_vocab < 258) throw Error("synthetic model: n_vocab must be >= 258 (256 bytes + 2 specials)");
-  std::vector<std::string> tokens;
+  std::vector<std::string> tokens, merges;
   std::vector<int32_t> types;
   tokens.reserve(size_t(c.n_vocab));
   for (int b = 0; b < 256; ++b) {
@@ -178,6 +178,14 @@ void add_metadata(gguf::Writer& wr, const SynthOptions& o) {
   types.push_back(3);  // control
   tokens.push_back("<|startoftext|>");
   types.push_back(3);
+  const std::string firsts = " abcdefghijklmnopqrstuvwxyz";
+  for (char first : firsts)
+    for (char second = 'a'; second <= 'z' && int64_t(tokens.size()) < c.n_vocab; ++second) {
+      const std::string left = byte_to_unicode(uint8_t(first)), right(1, second);
+      merges.push_back(left + " " + right);
+      tokens.push_back(left + right);
+      types.push_back(1);
+    }
   for (int64_t i = int64_t(tokens.size()); i < c.n_vocab; ++i) {
     tokens.push_back("<|unused_" + std::to_string(i) + "|>");
     types.push_back(5);  // unused
@@ -186,7 +194,7 @@ void add_metadata(gguf::Writer& wr, const SynthOptions& o) {
   wr.add("tokenizer.ggml.pre", Value::of("default"));
   wr.add("tokenizer.ggml.tokens", Value::of(gguf::Array::of_strings(tokens)));
   wr.add("tokenizer.ggml.token_type", Value::of(gguf::Array::of(std::span<const int32_t>(types))));
-  wr.add("tokenizer.ggml.merges", Value::of(gguf::Array(gguf::ValueType::string)));
+  wr.add("tokenizer.ggml.merges", Value::of(gguf::Array::of_strings(merges)));
   wr.add("tokenizer.ggml.bos_token_id", Value::of(uint32_t(257)));
   wr.add("tokenizer.ggml.eos_token_id", Value::of(uint32_t(256)));
   wr.add("tokenizer.ggml.add_bos_token", Value::of(false));
