@@ -11,7 +11,9 @@
 //   bench_codecs --benchmark_format=json     machine context + results
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,9 +66,30 @@ struct WorkingSet {
   const uint8_t* copy(size_t i) const { return bytes.data() + (i % copies) * matrix_bytes; }
 };
 
+// A quantized [rows, cols] matrix. Only the first kUniqueRows rows are drawn
+// and encoded; the rest repeat them (throughput does not depend on the
+// values, and encoding 200 M values per codec would dominate the run).
 std::vector<uint8_t> quantized(const quant::Codec& c, int64_t rows, int64_t cols) {
-  const std::vector<float> w = gaussian_matrix(rows, cols, 7, 0.02f);
-  return quant::quantize(c, w, rows, cols, nullptr, false, &pool(2));
+  constexpr int64_t kUniqueRows = 256;
+  const int64_t unique = std::min(rows, kUniqueRows);
+  const std::vector<float> w = gaussian_matrix(unique, cols, 7, 0.02f);
+  const std::vector<uint8_t> head = quant::quantize(c, w, unique, cols, nullptr, false, &pool(2));
+  std::vector<uint8_t> out(size_t(rows) * c.row_bytes(cols));
+  for (size_t off = 0; off < out.size(); off += head.size()) std::memcpy(out.data() + off, head.data(), std::min(head.size(), out.size() - off));
+  return out;
+}
+
+// One working set alive at a time: each case streams 512 MiB, and keeping
+// every case's set would need tens of GiB.
+const WorkingSet& working_set(const std::string& key, const std::function<std::vector<uint8_t>()>& make) {
+  static std::string current_key;
+  static std::unique_ptr<WorkingSet> current;
+  if (!current || current_key != key) {
+    current.reset();
+    current = std::make_unique<WorkingSet>(make());
+    current_key = key;
+  }
+  return *current;
 }
 
 void report(benchmark::State& state, size_t bytes_per_iter, int threads) {
@@ -87,9 +110,8 @@ void BM_MemRead(benchmark::State& state) {
 
 void BM_Gemv(benchmark::State& state, const quant::Codec* c, Shape shape) {
   const int threads = int(state.range(0));
-  static std::map<std::string, std::unique_ptr<WorkingSet>> sets;
-  auto& ws = sets[std::string(c->name) + shape.name];
-  if (!ws) ws = std::make_unique<WorkingSet>(quantized(*c, shape.rows, shape.cols));
+  const WorkingSet* ws = &working_set(std::string(c->name) + "/" + shape.name,
+                                      [&] { return quantized(*c, shape.rows, shape.cols); });
   const std::vector<float> x = gaussian_matrix(1, shape.cols, 3);
   std::vector<float> y(size_t(shape.rows));
   quant::Activations act;
@@ -109,9 +131,8 @@ void BM_Gemv(benchmark::State& state, const quant::Codec* c, Shape shape) {
 void BM_GatherGemv(benchmark::State& state, const quant::Codec* c) {
   const int threads = int(state.range(0));
   constexpr int64_t cols = 2048, rows = 768;
-  static std::map<std::string, std::unique_ptr<WorkingSet>> sets;
-  auto& ws = sets[std::string(c->name)];
-  if (!ws) ws = std::make_unique<WorkingSet>(quantized(*c, kExperts * rows, cols));
+  const WorkingSet* ws = &working_set(std::string(c->name) + "/experts",
+                                      [&] { return quantized(*c, kExperts * rows, cols); });
   const std::vector<float> x = gaussian_matrix(1, cols, 3);
   std::vector<float> y(size_t(kExpertsUsed * rows));
   quant::Activations act;

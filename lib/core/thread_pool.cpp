@@ -84,9 +84,7 @@ void ThreadPool::run(int64_t n, int64_t grain, Trampoline fn, void* ctx) {
   auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spin_then_yield(all_done)) {
     std::unique_lock lock(mutex_);
-    caller_sleeping_.store(true, std::memory_order_release);
     done_.wait(lock, all_done);
-    caller_sleeping_.store(false, std::memory_order_relaxed);
   }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
@@ -104,8 +102,12 @@ void ThreadPool::worker_loop(int index) {
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
     run_chunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 && caller_sleeping_.load(std::memory_order_acquire)) {
-      std::lock_guard lock(mutex_);  // the caller checks pending_ under this mutex before sleeping
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The last worker always goes through the mutex: the caller tests
+      // pending_ under it before sleeping, so it either sees 0 or is already
+      // waiting. (Checking a "caller is asleep" flag instead would race: the
+      // flag's store and pending_'s load on the caller may be reordered.)
+      std::lock_guard lock(mutex_);
       done_.notify_one();
     }
   }

@@ -55,7 +55,6 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped once per job
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<int> sleeping_{0};         // workers blocked on wake_
-  std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
   // The current job (written before generation_ is bumped).
   Trampoline fn_ = nullptr;
