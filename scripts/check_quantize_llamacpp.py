@@ -27,17 +27,20 @@ def main():
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for arch, preset_model, flags in ARCHS:
-            src = os.path.join(tmp, arch + ".f16.gguf")
+            src = os.path.join(tmp, arch + ".source-f16.gguf")
             subprocess.run([args.moelab, "gen", "--preset", preset_model, *flags, "--vocab", "1024", "--codec", "f16",
                             "-o", src], check=True, stderr=subprocess.DEVNULL)
             for p in presets:
                 dst = os.path.join(tmp, f"{arch}.{p}.gguf")
                 try:
-                    subprocess.run([args.moelab, "quantize", src, dst, "--preset", p], check=True,
-                                   stderr=subprocess.DEVNULL)
-                    llm = Llama(model_path=dst, n_ctx=64, verbose=False, n_threads=2)
+                    r = subprocess.run([args.moelab, "quantize", src, dst, "--preset", p], capture_output=True,
+                                       text=True)
+                    if r.returncode != 0:
+                        raise RuntimeError(r.stderr.strip().splitlines()[-1])
+                    llm = Llama(model_path=dst, n_ctx=64, verbose=False, n_threads=2, logits_all=True)
                     llm.eval([1, 2, 3, 4])
-                    ok = np.isfinite(np.array(llm.scores[:1])).all()
+                    ok = np.isfinite(np.array(llm.scores[:4])).all()
+                    del llm
                     print(f"{arch:9s} {p:12s} loads in llama.cpp: {'yes' if ok else 'NON-FINITE LOGITS'}")
                     failures += not ok
                 except Exception as e:  # noqa: BLE001 - report every failure, keep going
