@@ -5,8 +5,12 @@
 //     the int8 activations (VNNI vpdpbusd on bytes for 4 and 8 bits, vpdpwssd
 //     on 16-bit codes for 2, 3, 5, 6 bits), then acc += float(isum) * scale * d;
 //     bias * s is summed on the side. The fp16 scales of 8 blocks are gathered
-//     and converted together. All 256-bit: 512-bit instructions would shut
-//     vector port 1, and these kernels are port-bound, not width-bound.
+//     and converted together. 256-bit: 512-bit instructions would shut
+//     vector port 1, and these kernels are port-bound, not width-bound --
+//     except 4 bits, which like the legacy q4 dots does two blocks per 512-bit
+//     vector (one widening, one vpdpbusd, one FMA per pair): with the L2 + L1
+//     prefetch, affine4_g64 GEMV from DRAM went from ~0.81 to ~0.94 of q4_0's
+//     speed in the same runs (~0.64 -> ~0.80 of the read bandwidth).
 //   affine decode: same unpack, then float(q) * scale + bias (two roundings,
 //     as the scalar decode) -- bit-identical.
 //   tq dot: codebook lookup with a permute whose table is pre-scaled by the
@@ -64,19 +68,34 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Two fp16 values (scale, bias) or (d, s) at p -> lanes 0 and 1.
 // Weights stream from DRAM once per GEMV and the hardware prefetchers stop at
-// 4 KiB pages; prefetching this far ahead (running into the next rows, which
-// a GEMV reads next) keeps enough lines in flight to reach DRAM bandwidth.
-constexpr int kPrefetchBytes = 2048;
+// 4 KiB pages; prefetching ahead (running into the next rows, which a GEMV
+// reads next) keeps enough lines in flight to reach DRAM bandwidth. The tq
+// dots prefetch into L1 2 KiB ahead; the affine dots also into L2 8 KiB ahead,
+// as legacy_avx512.cpp (affine4_g64 GEMV: ~0.81 -> ~0.85 of q4_0's speed).
+constexpr int kPrefetchL1Bytes = 2048;
+constexpr int kPrefetchL2Bytes = 8192;
 
 template <size_t kBlockBytes>
 void prefetch_ahead(const void* block) {
-  const char* p = static_cast<const char*>(block) + kPrefetchBytes;
+  const char* p = static_cast<const char*>(block) + kPrefetchL1Bytes;
   for (size_t off = 0; off < kBlockBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
   if constexpr (kBlockBytes % 64 != 0) _mm_prefetch(p + kBlockBytes - 1, _MM_HINT_T0);
 }
 
+// Both steps, for the affine dots. The lines at offsets 0, 64, ... already
+// cover a kBlockBytes that is not a multiple of 64.
+template <size_t kBlockBytes>
+void prefetch_ahead_l2_l1(const void* block) {
+  const char* l1 = static_cast<const char*>(block) + kPrefetchL1Bytes;
+  const char* l2 = static_cast<const char*>(block) + kPrefetchL2Bytes;
+  for (size_t off = 0; off < kBlockBytes; off += 64) {
+    _mm_prefetch(l2 + off, _MM_HINT_T1);
+    _mm_prefetch(l1 + off, _MM_HINT_T0);
+  }
+}
+
+// Two fp16 values (scale, bias) or (d, s) at p -> lanes 0 and 1.
 __m128 load_fp16_pair(const void* p) { return _mm_cvtph_ps(_mm_loadu_si32(p)); }
 
 // ---- affine: codes of one 32-value chunk ------------------------------------------
@@ -151,6 +170,22 @@ __m256i chunk_isum(const uint8_t* codes, const int8_t* qs) {
   }
 }
 
+// 4 bits, two chunks (16 code bytes each) against two q8_1 blocks: int32
+// lanes 0..7 sum the first pair, lanes 8..15 the second. Codes widen as in
+// codes4_bytes, 512 bits at once.
+__m512i pair_isum4(const uint8_t* c0, const uint8_t* c1, const int8_t* q0, const int8_t* q1) {
+  // Adjacent chunks of one group: one load.
+  const __m256i b =
+      c1 == c0 + 16 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0))
+                    : _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0))),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(c1)), 1);
+  const __m512i w = _mm512_cvtepu8_epi16(b);
+  const __m512i codes = _mm512_ternarylogic_epi32(w, _mm512_slli_epi16(w, 4), _mm512_set1_epi16(0x0f0f), 0xa8);
+  const __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0))),
+                                       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1)), 1);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, y);
+}
+
 // The 32 codes of one chunk as 32 int32 lanes in two zmm (for decode).
 template <int kBits>
 void chunk_codes_i32(const uint8_t* codes, __m512i& lo, __m512i& hi) {
@@ -189,11 +224,12 @@ float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
                                              _mm256_set1_epi32(sizeof(Block)));
   __m256 side = _mm256_setzero_ps();
   alignas(32) float prod[2 * kBatch];
+  __m512 acc512[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   const int64_t n_blocks = n / kQK;
   int64_t kb = 0;
   for (; kb + kBatch <= n_blocks; kb += kBatch) {
     const Block* g = blk + kb / kChunks;
-    prefetch_ahead<kBatch / kChunks * sizeof(Block)>(g);
+    prefetch_ahead_l2_l1<kBatch / kChunks * sizeof(Block)>(g);
     // 256-bit on purpose, as everything in the affine dots (see WordUnpack).
     const __m256i ds = _mm256_i32gather_epi32(reinterpret_cast<const int*>(a + kb), act_off, 1);
     const __m256i sb = _mm256_i32gather_epi32(reinterpret_cast<const int*>(g), grp_off, 1);
@@ -201,10 +237,26 @@ float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
     const __m256 p1 =
         _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(ds, 1)), _mm256_cvtph_ps(_mm256_extracti128_si256(sb, 1)));
     side = _mm256_add_ps(side, _mm256_add_ps(p0, p1));
-    _mm256_store_ps(prod, p0);
-    _mm256_store_ps(prod + kBatch, p1);
-    for (int k = 0; k < kBatch; ++k)
-      accumulate(chunk_isum<kBits>(g[k / kChunks].codes + k % kChunks * kChunkBytes, a[kb + k].qs), prod[2 * k], k % 2);
+    if constexpr (kBits == 4) {
+      // Two chunks per 512-bit vector, as the legacy dots: int32 lanes 0..7
+      // sum chunk k, lanes 8..15 chunk k + 1. Lane 2k of [p0 | p1] is chunk k's scale * d.
+      const __m512 prods = _mm512_insertf32x8(_mm512_castps256_ps512(p0), p1, 1);
+      for (int k = 0; k < kBatch; k += 2) {
+        const __m512 s2 = _mm512_permutexvar_ps(
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * k)), _mm256_set1_epi32(2 * k + 2), 1), prods);
+        acc512[k / 2 % 2] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(pair_isum4(g[k / kChunks].codes + k % kChunks * kChunkBytes,
+                                          g[(k + 1) / kChunks].codes + (k + 1) % kChunks * kChunkBytes, a[kb + k].qs,
+                                          a[kb + k + 1].qs)),
+            s2, acc512[k / 2 % 2]);
+      }
+    } else {
+      _mm256_store_ps(prod, p0);
+      _mm256_store_ps(prod + kBatch, p1);
+      for (int k = 0; k < kBatch; ++k)
+        accumulate(chunk_isum<kBits>(g[k / kChunks].codes + k % kChunks * kChunkBytes, a[kb + k].qs), prod[2 * k],
+                   k % 2);
+    }
   }
   float tail = 0.0f;
   for (; kb < n_blocks; ++kb) {
@@ -215,6 +267,8 @@ float dot_affine_q8_1(const void* w, const void* act, int64_t n) {
   }
   // Odd lanes of side: bias * s.
   side = _mm256_blend_ps(_mm256_setzero_ps(), side, 0xaa);
+  const __m512 acc_w = _mm512_add_ps(acc512[0], acc512[1]);
+  acc[0] = _mm256_add_ps(acc[0], _mm256_add_ps(_mm512_castps512_ps256(acc_w), _mm512_extractf32x8_ps(acc_w, 1)));
   return hsum(_mm256_add_ps(acc[0], acc[1])) + hsum(side) + tail;
 }
 
