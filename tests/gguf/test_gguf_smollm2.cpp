@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/paths.h"
 #include "gguf/gguf.h"
 #include "gguf_test_util.h"
 #include "quant/codec.h"
@@ -14,23 +15,11 @@
 namespace moelab::gguf {
 namespace {
 
-constexpr const char* kFileName = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-std::filesystem::path find_smollm2() {
-  if (const char* env = std::getenv("MOELAB_SMOLLM2"); env != nullptr && *env != '\0') return env;
-  for (const std::filesystem::path& dir :
-       {std::filesystem::path(MOELAB_SOURCE_DIR) / "build" / "models", std::filesystem::path(MOELAB_BINARY_DIR) / "models"})
-    if (std::filesystem::is_regular_file(dir / kFileName)) return dir / kFileName;
-  return {};
-}
-
 class GgufSmolLM2 : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = find_smollm2();
-    if (path_.empty() || !std::filesystem::is_regular_file(path_))
-      GTEST_SKIP() << kFileName << " not found (looked at $MOELAB_SMOLLM2, build/models/, <build dir>/models/): "
-                   << "run scripts/fetch_smollm2.sh";
+    path_ = moelab::test::find_smollm2();
+    if (path_.empty() || !std::filesystem::is_regular_file(path_)) GTEST_SKIP() << moelab::test::smollm2_skip_message();
   }
   std::filesystem::path path_;
 };
