@@ -92,6 +92,11 @@ constexpr ValueType value_type_of() {
   else return ValueType::boolean;
 }
 
+// Calls X(T) for every C++ type that is a GGUF scalar (explicit template
+// instantiations in reader.cpp and value.cpp use this one list).
+#define MOELAB_GGUF_FOR_EACH_SCALAR(X) \
+  X(uint8_t) X(int8_t) X(uint16_t) X(int16_t) X(uint32_t) X(int32_t) X(uint64_t) X(int64_t) X(float) X(double) X(bool)
+
 // Reading a scalar as C++ type T converts only where nothing is lost: any
 // integer type to any integer type when the value fits, f32 <-> f64 (f64 -> f32
 // rounds), bool only as bool. Anything else fails; `why` says what went wrong.

@@ -466,17 +466,7 @@ const Tensor& File::tensor(std::string_view name) const {
   template T File::get<T>(std::string_view, T) const;                    \
   template T File::require<T>(std::string_view) const;                   \
   template std::vector<T> File::require_array_of<T>(std::string_view) const;
-MOELAB_GGUF_SCALAR(uint8_t)
-MOELAB_GGUF_SCALAR(int8_t)
-MOELAB_GGUF_SCALAR(uint16_t)
-MOELAB_GGUF_SCALAR(int16_t)
-MOELAB_GGUF_SCALAR(uint32_t)
-MOELAB_GGUF_SCALAR(int32_t)
-MOELAB_GGUF_SCALAR(uint64_t)
-MOELAB_GGUF_SCALAR(int64_t)
-MOELAB_GGUF_SCALAR(float)
-MOELAB_GGUF_SCALAR(double)
-MOELAB_GGUF_SCALAR(bool)
+MOELAB_GGUF_FOR_EACH_SCALAR(MOELAB_GGUF_SCALAR)
 #undef MOELAB_GGUF_SCALAR
 template std::vector<std::string> File::require_array_of<std::string>(std::string_view) const;
 

@@ -351,17 +351,7 @@ uint64_t tensor_bytes(const quant::Codec& codec, std::span<const int64_t> ne, st
   template T Array::get<T>(uint64_t) const;                                            \
   template std::vector<T> Array::to_vector<T>() const;                                 \
   template T Value::as<T>() const;
-MOELAB_GGUF_SCALAR(uint8_t)
-MOELAB_GGUF_SCALAR(int8_t)
-MOELAB_GGUF_SCALAR(uint16_t)
-MOELAB_GGUF_SCALAR(int16_t)
-MOELAB_GGUF_SCALAR(uint32_t)
-MOELAB_GGUF_SCALAR(int32_t)
-MOELAB_GGUF_SCALAR(uint64_t)
-MOELAB_GGUF_SCALAR(int64_t)
-MOELAB_GGUF_SCALAR(float)
-MOELAB_GGUF_SCALAR(double)
-MOELAB_GGUF_SCALAR(bool)
+MOELAB_GGUF_FOR_EACH_SCALAR(MOELAB_GGUF_SCALAR)
 #undef MOELAB_GGUF_SCALAR
 template std::vector<std::string> Array::to_vector<std::string>() const;
 

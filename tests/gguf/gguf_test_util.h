@@ -11,6 +11,8 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "core/error.h"
 #include <vector>
 
 #include "gguf/gguf.h"
@@ -198,6 +200,18 @@ inline void expect_matches_gguf_py(const File& f, const nlohmann::json& want) {
       EXPECT_EQ(hex(t.data + t.n_bytes - n, n), w["tail"].get<std::string>()) << name;
     }
   }
+}
+
+// Runs `fn`, which must throw moelab::Error; returns its message.
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const moelab::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no moelab::Error thrown";
+  return "";
 }
 
 }  // namespace moelab::gguf::test

@@ -13,19 +13,9 @@
 namespace moelab::gguf {
 namespace {
 
+using test::error_of;
 using test::fixture;
 
-// Runs `fn`, which must throw moelab::Error; returns its message.
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no moelab::Error thrown";
-  return "";
-}
 
 TEST(GgufReader, TinyMatchesGgufPy) {
   const File f = File::open(fixture("tiny.gguf"));

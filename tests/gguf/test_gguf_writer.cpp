@@ -14,18 +14,9 @@
 namespace moelab::gguf {
 namespace {
 
+using test::error_of;
 using test::fixture;
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no moelab::Error thrown";
-  return "";
-}
 
 void expect_round_trip(const std::string& name) {
   const std::vector<uint8_t> original = test::read_bytes(fixture(name));
