@@ -83,7 +83,10 @@ void dequantize(const QMatrix& w, std::span<float> y, ThreadPool* pool) {
 }
 
 void Activations::encode(const Codec& weight_codec, const float* x, int64_t m, int64_t n, DotPath path) {
-  const Codec& act = path == DotPath::exact ? codec("f32") : codec(weight_codec.act);
+  // The name lookup runs once per (weight codec, path), not on every call of the decode loop.
+  if (act_codec_ == nullptr || weight_codec_ != &weight_codec || path_ != path)
+    act_codec_ = &(path == DotPath::exact ? codec("f32") : codec(weight_codec.act));
+  const Codec& act = *act_codec_;
   weight_codec.row_bytes(n);  // validates n against the weight codec's block size
   row_bytes_ = act.row_bytes(n);
   if (data_.size() < size_t(m) * row_bytes_) data_.resize(size_t(m) * row_bytes_);

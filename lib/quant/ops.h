@@ -56,6 +56,7 @@ class Activations {
  private:
   std::vector<uint8_t> data_;  // [m, row_bytes_]
   const Codec* weight_codec_ = nullptr;
+  const Codec* act_codec_ = nullptr;  // codec the rows are encoded in
   size_t row_bytes_ = 0;
   int64_t m_ = 0, n_ = 0;
   DotPath path_ = DotPath::quantized;
