@@ -6,13 +6,21 @@
 #include "commands.h"
 #include "core/error.h"
 #include "metrics/timer.h"
-#include "model/forward.h"
-#include "model/loader.h"
+#include "engine/engine.h"
 
 namespace moelab::cli {
 
 int run_run(const RunOptions& opts) {
-  auto m = model::Model::load(opts.model);
+  engine::EngineConfig ec;
+  ec.model = opts.model;
+  ec.threads = opts.threads;
+  ec.n_ctx = opts.n_ctx;
+  ec.n_batch = opts.n_batch;
+  ec.top_k = opts.moe_top_k;
+  ec.kv_codec = opts.kv_codec;
+  ec.path = opts.exact ? quant::DotPath::exact : quant::DotPath::quantized;
+  engine::Engine engine(ec);
+  const model::Model* m = &engine.model();
   const model::Config& c = m->config();
   std::string prompt = opts.prompt;
   if (!opts.prompt_file.empty()) {
@@ -29,15 +37,7 @@ int run_run(const RunOptions& opts) {
     throw Error("prompt (" + std::to_string(tokens.size()) + " tokens) + " + std::to_string(opts.n_predict) +
                 " new tokens exceed --ctx " + std::to_string(opts.n_ctx));
 
-  ThreadPool pool(opts.threads);
-  model::ResidentExperts experts(m->weights(), c.n_expert);
-  model::ForwardOptions fo;
-  fo.n_ctx = opts.n_ctx;
-  fo.n_batch = opts.n_batch;
-  fo.top_k = opts.moe_top_k;
-  fo.kv_codec = opts.kv_codec;
-  fo.path = opts.exact ? quant::DotPath::exact : quant::DotPath::quantized;
-  model::Forward fwd(c, m->weights(), experts, pool, fo);
+  model::Forward& fwd = engine.forward();
   model::Sampler sampler({opts.temperature, opts.top_p, opts.sample_top_k, opts.seed});
   std::vector<float> logits(size_t(c.n_vocab));  // [n_vocab] of the last token
 
