@@ -15,7 +15,9 @@ TEST(Registry, NamesAreUniqueAndLookupsRoundTrip) {
   for (const Codec& c : all_codecs()) {
     EXPECT_TRUE(names.insert(c.name).second) << "duplicate codec " << c.name;
     EXPECT_EQ(&codec(c.name), &c);
-    if (c.ggml_type >= 0) EXPECT_EQ(find_codec_by_ggml_type(c.ggml_type), &c);
+    if (c.ggml_type >= 0) {
+      EXPECT_EQ(find_codec_by_ggml_type(c.ggml_type), &c);
+    }
   }
   EXPECT_EQ(find_codec("no_such_codec"), nullptr);
 }
