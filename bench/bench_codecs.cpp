@@ -6,12 +6,16 @@
 // is larger than the last-level cache. Reported counters:
 //   weight_GBps   weight bytes streamed per second (1e9 B/s)
 //   vs_memread    weight_GBps / the same-run memory read bandwidth, same threads
+//   acc_rel_rmse  the codec's relative RMS round-trip error on the case's
+//                 Gaussian rows (reference encoder: deterministic, so the
+//                 regression gate compares it tightly)
 //
 //   bench_codecs --benchmark_filter='q4_k'   one codec
 //   bench_codecs --benchmark_format=json     machine context + results
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -79,6 +83,21 @@ std::vector<uint8_t> quantized(const quant::Codec& c, int64_t rows, int64_t cols
   return out;
 }
 
+// ||decode(encode_ref(w)) - w|| / ||w|| over 256 Gaussian rows of `cols` values.
+double rel_rmse(const quant::Codec& c, int64_t cols) {
+  constexpr int64_t rows = 256;
+  const std::vector<float> w = gaussian_matrix(rows, cols, 7, 0.02f);
+  const std::vector<uint8_t> q = quant::quantize(c, w, rows, cols, nullptr, /*reference=*/true, &pool(2));
+  std::vector<float> back(w.size());
+  quant::dequantize(quant::make_qmatrix(c, q.data(), q.size(), rows, cols), back, &pool(2));
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    err += double(back[i] - w[i]) * double(back[i] - w[i]);
+    norm += double(w[i]) * double(w[i]);
+  }
+  return std::sqrt(err / norm);
+}
+
 // One working set alive at a time: each case streams 512 MiB, and keeping
 // every case's set would need tens of GiB.
 const WorkingSet& working_set(const std::string& key, const std::function<std::vector<uint8_t>()>& make) {
@@ -126,6 +145,7 @@ void BM_Gemv(benchmark::State& state, const quant::Codec* c, Shape shape) {
   state.counters["vs_memread"] = state.counters["weight_GBps"];
   state.counters["vs_memread"].flags = benchmark::Counter::kIsRate;
   state.counters["vs_memread"].value /= memread_gbs(threads);
+  state.counters["acc_rel_rmse"] = rel_rmse(*c, shape.cols);
 }
 
 void BM_GatherGemv(benchmark::State& state, const quant::Codec* c) {

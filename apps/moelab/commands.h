@@ -61,4 +61,11 @@ struct QuantizeOptions {
 };
 int run_quantize(const QuantizeOptions& opts);
 
+struct RegressOptions {
+  std::string baseline, current;
+  std::string tolerances;  // JSON file; empty = defaults
+  std::string markdown_path;
+};
+int run_regress(const RegressOptions& opts);
+
 }  // namespace moelab::cli

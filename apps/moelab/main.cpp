@@ -66,8 +66,16 @@ int main(int argc, char** argv) {
   quantize->add_option("--threads", quant_opts.threads, "Threads")->check(CLI::PositiveNumber);
   quantize->add_flag("--list-presets", quant_opts.list, "List the recipes and exit");
 
+  moelab::cli::RegressOptions regress_opts;
+  auto* regress = app.add_subcommand("regress", "Compare a run's figures with a baseline; non-zero exit on a regression");
+  regress->add_option("baseline", regress_opts.baseline, "Baseline figures (Google Benchmark JSON or moelab figures JSON)")->required();
+  regress->add_option("current", regress_opts.current, "Current figures, same format")->required();
+  regress->add_option("--tolerances", regress_opts.tolerances, "Tolerances JSON (default: timing 35%, accuracy 1e-6 relative)");
+  regress->add_option("--markdown", regress_opts.markdown_path, "Also write the comparison table to this file");
+
   try {
     app.parse(argc, argv);
+    if (*regress) return moelab::cli::run_regress(regress_opts);
     if (*quantize) return moelab::cli::run_quantize(quant_opts);
     if (*run) return moelab::cli::run_run(run_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);

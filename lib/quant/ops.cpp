@@ -1,6 +1,7 @@
 #include "quant/ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -126,6 +127,18 @@ void gemv(const QMatrix& w, const float* x, float* y, ThreadPool* pool, DotPath 
   gemv(w, act, y, pool);
 }
 
+// Test-only: MOELAB_TEST_SLOW_GEMM=<n> runs every gemm/gemv n times, so tests
+// can prove that the regression gate (`moelab regress`) catches a slower kernel.
+// Read once; 1 (no effect) when unset.
+static int test_slowdown_factor() {
+  static const int factor = [] {
+    const char* env = std::getenv("MOELAB_TEST_SLOW_GEMM");
+    const int n = env ? std::atoi(env) : 1;
+    return n > 1 ? n : 1;
+  }();
+  return factor;
+}
+
 void gemm(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool) {
   check_activations(*w.codec, x, w.cols, "gemm");
   const Codec& c = *w.codec;
@@ -139,8 +152,10 @@ void gemm(const QMatrix& w, const Activations& x, float* y, ThreadPool* pool) {
             x.path() == DotPath::exact ? dot_exact(c, w.row(r), static_cast<const float*>(x.row(i)), w.cols)
                                        : f(w.row(r), x.row(i), w.cols);
   };
-  if (pool) pool->parallel_for(w.rows, kRowGrain, body);
-  else body(0, w.rows, 0);
+  for (int rep = test_slowdown_factor(); rep > 0; --rep) {
+    if (pool) pool->parallel_for(w.rows, kRowGrain, body);
+    else body(0, w.rows, 0);
+  }
 }
 
 void gemm(const QMatrix& w, const float* x, int64_t m, float* y, ThreadPool* pool, DotPath path) {
