@@ -5,7 +5,7 @@
 //   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
 //         -DMOELAB_FUZZ=ON -DMOELAB_TESTS=OFF -DMOELAB_BENCH=OFF
 //   ninja -C build-fuzz gguf_reader_fuzz
-//   build-fuzz/fuzz/gguf_reader_fuzz -max_len=8192 -max_total_time=300 corpus-dir fuzz/corpus/gguf
+//   build-fuzz/fuzz/gguf_reader_fuzz -max_len=8192 -max_total_time=300 corpus-dir fuzz/corpus/gguf_reader
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
