@@ -122,6 +122,11 @@ PlotOutcome draw_plot(const fs::path& results, const PlotSpec& plot, const fs::p
     for (size_t i = 0; i < x_cats.size(); ++i) g << (i ? ", " : "") << gp_quoted(x_cats[i]) << " " << i;
     g << ")\nset xrange [-0.6:" << double(x_cats.size()) - 0.4 << "]\n";
   }
+  if (!by_position) {  // numeric x: a tic at each measured value, a margin on both sides
+    g << "set xtics (";
+    for (size_t i = 0; i < x_cats.size(); ++i) g << (i ? ", " : "") << gp_quoted(x_cats[i]) << " " << x_num[x_cats[i]];
+    g << ")\nset offsets graph 0.05, graph 0.05, 0, 0\n";
+  }
   if (bar) g << "set style fill solid 0.75 border -1\nset boxwidth " << box << "\n";
 
   // One inline data block per plotted element.

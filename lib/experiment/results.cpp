@@ -235,7 +235,22 @@ void check_output_writable(const fs::path& path) {
     throw SpecError(p, "", "exists and is not readable and writable");
 }
 
+// Copies left by a sweep killed mid-change (<file>.tmp-<pid> of a dead process).
+static void remove_stale_copies(const fs::path& path) {
+  std::error_code ec;
+  const std::string prefix = path.filename().string() + ".tmp-";
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (!pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos && !fs::exists("/proc/" + pid))
+      fs::remove(e.path(), ec);
+  }
+}
+
 ResultsFile ResultsFile::create(const fs::path& path, const Spec& spec, bool overwrite) {
+  remove_stale_copies(path);
   if (fs::exists(path) && !overwrite)
     throw SpecError(path.string(), "", "exists; pass --resume to continue it or --overwrite to replace it");
   create_file(path, root_attrs_of(spec), row_layout().type);
@@ -243,6 +258,7 @@ ResultsFile ResultsFile::create(const fs::path& path, const Spec& spec, bool ove
 }
 
 ResultsFile ResultsFile::resume(const fs::path& path, const Spec& spec) {
+  remove_stale_copies(path);
   if (!fs::exists(path)) return create(path, spec, false);
   const std::string hash = h5(path, "reading spec_hash", [&] {
     H5::H5File f(path.string(), H5F_ACC_RDONLY);

@@ -115,6 +115,9 @@ ModelSource parse_model(const Reader& r, const ojson& j, const std::filesystem::
   GenModel gen;
   if (!g.contains("preset")) r.fail("/model/gen", "missing 'preset'");
   gen.preset = r.string_at(g["preset"], "/model/gen/preset");
+  // A preset file path (rather than a name under datasets/models) is relative to the spec's folder.
+  if (gen.preset.ends_with(".json") && std::filesystem::path(gen.preset).is_relative())
+    gen.preset = (spec_dir / gen.preset).string();
   if (g.contains("layers")) gen.layers = r.int_at(g["layers"], "/model/gen/layers", 0, 1000);
   if (g.contains("experts")) gen.experts = r.int_at(g["experts"], "/model/gen/experts", 0, 4096);
   if (g.contains("vocab")) gen.vocab = r.int_at(g["vocab"], "/model/gen/vocab", 0, 1 << 22);
