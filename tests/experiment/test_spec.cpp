@@ -110,7 +110,7 @@ TEST(SpecValidation, AxisSetTwiceAndZipLengths) {
   EXPECT_EQ(error_pointer(spec_with(R"({"fixed": {"top_k": 2}})")), "/sweep/top_k");
   EXPECT_EQ(error_pointer(spec_with(R"({"sweep": {"zip": [{"threads": [1, 2], "kv_codec": ["f32"]}]}})")),
             "/sweep/zip/0/kv_codec");
-  EXPECT_EQ(error_pointer(spec_with(R"({"sweep": {"exclude": [{"top_k": 3, "bogus": 1}]}})")), "/sweep/exclude/0/top_k");
+  EXPECT_EQ(error_pointer(spec_with(R"({"sweep": {"exclude": [{"top_k": 3, "bogus": 1}]}})")), "/sweep/exclude/0/bogus");
   EXPECT_EQ(error_pointer(spec_with(R"({"plots": [{"x": "top_k", "y": "speed", "file": "a.png"}]})")), "/plots/0/y");
 }
 

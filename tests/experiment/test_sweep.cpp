@@ -77,7 +77,9 @@ TEST(Sweep, SmokeWritesHdf5ThatH5pyReads) {
   for (size_t r = 0; r < t.n_rows; ++r) {
     EXPECT_GT(t.num[size_t(tok)][r], 0);
     // Full top-K on the quantized path stays close to the exact reference; top-2 of 4 drifts further.
-    if (t.num[size_t(k)][r] == 4) EXPECT_GT(t.num[size_t(cos)][r], 0.99);
+    if (t.num[size_t(k)][r] == 4) {
+      EXPECT_GT(t.num[size_t(cos)][r], 0.99);
+    }
   }
   double cos2 = 0, cos4 = 0;
   for (size_t r = 0; r < t.n_rows; ++r) (t.num[size_t(k)][r] == 2 ? cos2 : cos4) += t.num[size_t(cos)][r];
@@ -160,7 +162,9 @@ TEST(Sweep, ResumeAfterSigkillAtRandomMomentsKeepsEveryPointOnce) {
   EXPECT_EQ(point_set(t).size(), 16u);
   for (size_t r = 0; r < t.n_rows; ++r) {
     const std::pair<int, int> key{int(t.num[size_t(t.column("point"))][r]), int(t.num[size_t(t.column("repeat"))][r])};
-    if (seen.count(key)) EXPECT_EQ(seen[key], t.num[size_t(t.column("decode_tok_s"))][r]);
+    if (seen.count(key)) {
+      EXPECT_EQ(seen[key], t.num[size_t(t.column("decode_tok_s"))][r]);
+    }
   }
 }
 
