@@ -199,11 +199,11 @@ std::filesystem::path prepare_model(const Spec& spec, const std::string& expert_
   if (spec.model.gen) {
     const GenModel& g = *spec.model.gen;
     const model::Config c = gen_config(g, spec.file.string());
-    stem = "gen-" + g.preset + "-" + gen_hash(g, c);
+    const model::Preset preset = model::find_preset(g.preset);
+    stem = "gen-" + preset.name + "-" + gen_hash(g, c);
     base = cache_dir / (stem + ".gguf");
     if (!std::filesystem::exists(base)) {
       std::filesystem::create_directories(cache_dir);
-      const model::Preset preset = model::find_preset(g.preset);
       model::SynthOptions s;
       s.config = c;
       s.name = preset.name + "-synthetic";

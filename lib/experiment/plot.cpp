@@ -49,7 +49,9 @@ Stat stat_of(std::vector<double> v) {
 }  // namespace
 
 PlotOutcome draw_plot(const fs::path& results, const PlotSpec& plot, const fs::path& out) {
-  validate_plot(plot, "plot", "");
+  PlotSpec checked = plot;
+  checked.file = out.string();
+  validate_plot(checked, "plot", "");
   const ResultsTable t = read_points(results);
   const int xc = t.column(plot.x), yc = t.column(plot.y), bc = plot.by.empty() ? -1 : t.column(plot.by);
   if (xc < 0) throw Error(results.string() + ": no column '" + plot.x + "'");
