@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and prints the `moelab codecs`
-# table (storage cost, round-trip error on Gaussian and heavy-tailed matrices,
-# GEMV GB/s beside this machine's memory read bandwidth).
+# The main job: installs what is missing, builds, generates a small synthetic
+# Qwen3-30B-A3B slice (cached), runs experiments/quickstart.json (I/O strategy
+# x experts per token x speculation depth under a RAM budget smaller than the
+# model), writes results/quickstart.h5 and its PNG plots, and prints the
+# summary table. Extra arguments go to `moelab sweep` (e.g. --dry-run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 mkdir -p "$root/results"
-"${BUILD_DIR:-$root/build}/bin/moelab" codecs --markdown "$root/results/codecs.md" "$@"
+cd "$root"
+"${BUILD_DIR:-$root/build}/bin/moelab" sweep experiments/quickstart.json -o results/quickstart.h5 --overwrite "$@"

@@ -3,7 +3,7 @@
 # Python virtualenv under the build folder for oracles and peers only (never
 # on the engine's run path). Idempotent: quick when nothing is missing.
 #
-#   scripts/setup.sh            product packages + oracle venv (gguf, numpy, h5py)
+#   scripts/setup.sh            product packages + venv (gguf, numpy, h5py; pandas, matplotlib, nbclient for the notebook)
 #   MOELAB_PEER=1 scripts/setup.sh   also builds llama-cpp-python (slow, ~10 min)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +12,7 @@ build="${MOELAB_BUILD:-$root/build}"
 debian_packages=(
   build-essential cmake ninja-build pkg-config git
   libeigen3-dev nlohmann-json3-dev libhdf5-dev libboost-iostreams-dev libboost-filesystem-dev
-  libgnuplot-iostream-dev gnuplot-nox libbenchmark-dev libgtest-dev liburing-dev libcli11-dev libhwy-dev
+  libgnuplot-iostream-dev gnuplot-nox hdf5-tools libbenchmark-dev libgtest-dev liburing-dev libcli11-dev libhwy-dev
   clang libclang-rt-14-dev clang-format python3-venv python3-pip
 )
 missing=()
@@ -34,9 +34,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-"$py" -c "import gguf, numpy, h5py" 2>/dev/null || {
-  echo "setup: installing gguf, numpy, h5py into $venv" >&2
-  "$py" -m pip install -q --disable-pip-version-check gguf numpy h5py
+# pandas, matplotlib, nbclient and ipykernel run notebooks/explore.ipynb (its test executes it).
+"$py" -c "import gguf, numpy, h5py, pandas, matplotlib, nbclient, nbformat, ipykernel" 2>/dev/null || {
+  echo "setup: installing gguf, numpy, h5py, pandas, matplotlib, nbclient, ipykernel into $venv" >&2
+  "$py" -m pip install -q --disable-pip-version-check gguf numpy h5py pandas matplotlib nbclient nbformat ipykernel
 }
 if [ "${MOELAB_PEER:-0}" = 1 ]; then
   "$py" -c "import llama_cpp" 2>/dev/null || {

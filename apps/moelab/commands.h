@@ -68,4 +68,26 @@ struct RegressOptions {
 };
 int run_regress(const RegressOptions& opts);
 
+struct SweepCliOptions {
+  std::string spec, output, shard, model_cache;
+  bool resume = false, overwrite = false, dry_run = false, no_plots = false;
+  bool help_axes = false, markdown = false, print_schema = false;
+  int disk_probe_mb = 64;
+  std::string command_line;
+};
+int run_sweep_command(const SweepCliOptions& opts);
+
+struct MergeOptions {
+  std::vector<std::string> inputs;
+  std::string output;
+  bool dedupe = false;
+};
+int run_merge(const MergeOptions& opts);
+
+struct PlotOptions {
+  std::string results, x, y, by, kind = "line", output, title;
+  std::vector<std::string> where;
+};
+int run_plot(const PlotOptions& opts);
+
 }  // namespace moelab::cli

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "experiment/spec.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"moelab: a research harness for Mixture-of-Experts models that do not fit in memory"};
@@ -73,9 +74,45 @@ int main(int argc, char** argv) {
   regress->add_option("--tolerances", regress_opts.tolerances, "Tolerances JSON (default: timing 35%, accuracy 1e-6 relative)");
   regress->add_option("--markdown", regress_opts.markdown_path, "Also write the comparison table to this file");
 
+  moelab::cli::SweepCliOptions sweep_opts;
+  auto* sweep = app.add_subcommand("sweep", "Run an experiment spec: every point, into an HDF5 results file");
+  sweep->add_option("spec", sweep_opts.spec, "Experiment spec (JSON; see experiments/spec.schema.json)");
+  sweep->add_option("-o,--output", sweep_opts.output, "Results file (default: results/<spec name>.h5)");
+  sweep->add_flag("--resume", sweep_opts.resume, "Continue a results file of the same spec: skip recorded points");
+  sweep->add_flag("--overwrite", sweep_opts.overwrite, "Replace an existing results file");
+  sweep->add_option("--shard", sweep_opts.shard, "Run only points with index % n == i (i/n)");
+  sweep->add_flag("--dry-run", sweep_opts.dry_run, "List the points and a time estimate; run nothing");
+  sweep->add_flag("--no-plots", sweep_opts.no_plots, "Do not draw the spec's plots");
+  sweep->add_option("--disk-probe-mb", sweep_opts.disk_probe_mb, "Scratch file size for the raw disk bandwidth (0 = skip)")->check(CLI::NonNegativeNumber);
+  sweep->add_option("--model-cache", sweep_opts.model_cache, "Folder for generated and requantized models (default: $MOELAB_MODEL_CACHE or ~/.cache/moelab/models)");
+  sweep->add_flag("--help-axes", sweep_opts.help_axes, "List every axis (type, default, unit, values) and metric, then exit");
+  sweep->add_flag("--markdown", sweep_opts.markdown, "With --help-axes: print Markdown tables");
+  sweep->add_flag("--print-schema", sweep_opts.print_schema, "Print the spec JSON Schema (experiments/spec.schema.json), then exit");
+
+  moelab::cli::MergeOptions merge_opts;
+  auto* merge = app.add_subcommand("merge", "Combine results files of one spec (shards) into one");
+  merge->add_option("inputs", merge_opts.inputs, "Results files")->required();
+  merge->add_option("-o,--output", merge_opts.output, "Merged results file")->required();
+  merge->add_flag("--dedupe", merge_opts.dedupe, "Keep the first copy of a (point, repeat) found twice instead of failing");
+
+  moelab::cli::PlotOptions plot_opts;
+  auto* plot = app.add_subcommand("plot", "Plot a metric of a results file against an axis (PNG or SVG)");
+  plot->add_option("results", plot_opts.results, "Results file (.h5)")->required();
+  plot->add_option("--x", plot_opts.x, "Axis (or metric) on x")->required();
+  plot->add_option("--y", plot_opts.y, "Metric on y")->required();
+  plot->add_option("--by", plot_opts.by, "One series per value of this axis");
+  plot->add_option("--where", plot_opts.where, "Keep rows with axis=value (repeatable)");
+  plot->add_option("--kind", plot_opts.kind, "line or bar")->check(CLI::IsMember({"line", "bar"}));
+  plot->add_option("--title", plot_opts.title, "Title (default: y vs x by ...)");
+  plot->add_option("-o,--output", plot_opts.output, "Output .png or .svg")->required();
+
   try {
     app.parse(argc, argv);
     if (*regress) return moelab::cli::run_regress(regress_opts);
+    for (int i = 0; i < argc; ++i) sweep_opts.command_line += (i ? " " : "") + std::string(argv[i]);
+    if (*sweep) return moelab::cli::run_sweep_command(sweep_opts);
+    if (*merge) return moelab::cli::run_merge(merge_opts);
+    if (*plot) return moelab::cli::run_plot(plot_opts);
     if (*quantize) return moelab::cli::run_quantize(quant_opts);
     if (*run) return moelab::cli::run_run(run_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
@@ -83,6 +120,9 @@ int main(int argc, char** argv) {
     if (*inspect) return moelab::cli::run_inspect(inspect_opts);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const moelab::experiment::SpecError& e) {
+    std::fprintf(stderr, "moelab: error: %s\n", e.what());
+    return 2;  // bad spec, model or output path: nothing ran
   } catch (const moelab::Error& e) {
     std::fprintf(stderr, "moelab: error: %s\n", e.what());
     return 1;
