@@ -120,7 +120,7 @@ int run_iobench(const IobenchOptions& opts) {
     const double decode_s = double(metrics::now_ns() - t0) * 1e-9;
     const store::StoreCounters c = engine.counters();
     const metrics::RssSample rss = metrics::read_rss();
-    const double read_mb_s = c.read_ns > 0 ? double(c.bytes_read) / 1e3 / double(c.read_ns) : 0.0;
+    const double read_mb_s = c.read_ns > 0 ? double(c.bytes_read) * 1e3 / double(c.read_ns) : 0.0;
     const double bound = double(engine.resident_weight_bytes()) / 1048576.0 + opts.budget_mb + 64.0;
     char row[512];
     std::snprintf(row, sizeof row, "| %s | %s | %.2f | %.1f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", io.c_str(),

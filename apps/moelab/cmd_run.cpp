@@ -100,7 +100,7 @@ int run_run(const RunOptions& opts) {
                  opts.io.c_str(), opts.layout.c_str(), opts.cache.c_str(), opts.budget_mb, double(s.cache_budget_bytes) / mib,
                  double(after_prefill.bytes_read) / mib, double(after_prefill.bytes_read) / mib / double(tokens.size()),
                  double(s.bytes_read) / mib, (unsigned long long)s.reads, decode_s > 0 ? double(s.bytes_read) / 1e6 / decode_s : 0.0,
-                 s.read_ns > 0 ? double(s.bytes_read - s.prefetch_bytes) / 1e3 / double(s.read_ns) : 0.0,
+                 s.read_ns > 0 ? double(s.bytes_read - s.prefetch_bytes) * 1e3 / double(s.read_ns) : 0.0,
                  (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses, s.hit_rate(), double(s.io_wait_ns) * 1e-6,
                  double(s.prefetch_bytes) / mib);
     for (size_t d = 0; d < s.spec.size(); ++d)

@@ -99,6 +99,7 @@ uint64_t read_range(int fd, const std::string& path, const ReadOp& op, bool dire
       continue;
     }
     if (r == 0) break;  // end of file
+    failures = 0;       // attempts count consecutive failures
     done += uint64_t(r);
     if (direct && done % kIoAlign != 0) break;  // O_DIRECT returns a partial block only at the end of the file
   }
@@ -306,6 +307,7 @@ class UringBackend final : public IoBackend {
         }
         s.done += uint64_t(res);
         total += uint64_t(res);
+        if (res > 0) s.failures = 0;
         const bool eof = res == 0 || s.done % kIoAlign != 0;
         if (s.done < op.bytes && !eof) { ready_.push_back(i); continue; }
         if (s.done < op.need && error.empty())

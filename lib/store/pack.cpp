@@ -78,7 +78,10 @@ void read_exact(int fd, const std::string& path, uint64_t offset, void* dst, uin
 
 uint64_t model_identity(const gguf::File& file) {
   const std::span<const uint8_t> b = file.bytes();
-  return checksum64(b.data(), size_t(std::min<uint64_t>(file.data_offset(), b.size())), 0x4D4F45494400ull);
+  uint64_t h = checksum64(b.data(), size_t(std::min<uint64_t>(file.data_offset(), b.size())), 0x4D4F45494400ull);
+  // Plus the first bytes of every tensor: models of one shape but other weights differ (one page each).
+  for (const gguf::Tensor& t : file.tensors()) h = mix64(h ^ checksum64(t.data, size_t(std::min<uint64_t>(t.n_bytes, 256))));
+  return h;
 }
 
 void write_pack(const model::Model& model, const std::filesystem::path& out, const PackOptions& options,

@@ -10,8 +10,9 @@
 //             per (layer, expert), layer-major: u64 offset, u64 bytes, u64 checksum
 //   data      blobs at `align` boundaries; inside a blob each part starts at a
 //             64-byte boundary (zero padding between parts)
-// The model identity is a hash of the source GGUF's header, metadata and
-// tensor table, so a pack made for another model is refused.
+// The model identity is a hash of the source GGUF's header, metadata, tensor
+// table and the first 256 bytes of each tensor, so a pack made for another
+// model (even one of the same shape) is refused.
 #pragma once
 
 #include <array>
@@ -31,7 +32,8 @@ inline constexpr uint32_t kPackVersion = 1;
 inline constexpr uint64_t kPackHeaderBytes = 128;
 inline constexpr uint64_t kPackPartAlign = 64;
 
-// Hash of everything before the GGUF's data section (metadata and tensor layout).
+// Hash of everything before the GGUF's data section (metadata and tensor layout)
+// and of each tensor's first 256 bytes.
 uint64_t model_identity(const gguf::File& file);
 
 struct PackOptions {
