@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "metrics/timer.h"
 #include "engine/engine.h"
+#include "metrics/rss.h"
 
 namespace moelab::cli {
 
@@ -19,6 +20,17 @@ int run_run(const RunOptions& opts) {
   ec.top_k = opts.moe_top_k;
   ec.kv_codec = opts.kv_codec;
   ec.path = opts.exact ? quant::DotPath::exact : quant::DotPath::quantized;
+  ec.io = opts.io;
+  ec.layout = opts.layout;
+  ec.pack = opts.pack;
+  ec.cache = opts.cache;
+  ec.ram_budget_mb = opts.budget_mb;
+  ec.spec_depth = opts.spec_depth;
+  ec.spec_width = opts.spec_width;
+  ec.spec_pre_attention = opts.spec_pre_attention;
+  ec.drop_pages = !opts.keep_pages;
+  ec.verify_checksums = opts.verify;
+  metrics::reset_peak_rss();
   engine::Engine engine(ec);
   const model::Model* m = &engine.model();
   const model::Config& c = m->config();
@@ -49,6 +61,8 @@ int run_run(const RunOptions& opts) {
     fwd.eval(std::span<const int32_t>(tokens.data() + i, n), logits);
   }
   const int64_t t_prefill = metrics::now_ns();
+  const store::StoreCounters after_prefill = engine.counters();
+  engine.reset_counters();
   int64_t n_decoded = 0;
   std::vector<double> latency_ms;
   latency_ms.reserve(size_t(opts.n_predict));
@@ -75,6 +89,30 @@ int run_run(const RunOptions& opts) {
                tokens.size(), double(tokens.size()) / prefill_s, prefill_s, double(t_first - t0) * 1e-6,
                (long long)n_decoded, n_decoded ? double(n_decoded) / decode_s : 0.0, metrics::median(latency_ms),
                opts.threads, std::string(quant::isa_name(quant::active_isa())).c_str());
+  if (engine.streaming()) {
+    const store::StoreCounters s = engine.counters();
+    const double mib = 1024.0 * 1024.0;
+    std::fprintf(stderr,
+                 "store: io %s, layout %s, cache %s, budget %.0f MiB (%.1f MiB of slots)\n"
+                 "store: prefill read %.1f MiB (%.2f MiB per prompt token)\n"
+                 "store: decode read %.1f MiB in %llu reads (%.1f MB/s over decode; %.1f MB/s while reading), "
+                 "hits %llu, misses %llu (hit rate %.3f), io wait %.1f ms, prefetched %.1f MiB\n",
+                 opts.io.c_str(), opts.layout.c_str(), opts.cache.c_str(), opts.budget_mb, double(s.cache_budget_bytes) / mib,
+                 double(after_prefill.bytes_read) / mib, double(after_prefill.bytes_read) / mib / double(tokens.size()),
+                 double(s.bytes_read) / mib, (unsigned long long)s.reads, decode_s > 0 ? double(s.bytes_read) / 1e6 / decode_s : 0.0,
+                 s.read_ns > 0 ? double(s.bytes_read - s.prefetch_bytes) * 1e3 / double(s.read_ns) : 0.0,
+                 (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses, s.hit_rate(), double(s.io_wait_ns) * 1e-6,
+                 double(s.prefetch_bytes) / mib);
+    for (size_t d = 0; d < s.spec.size(); ++d)
+      std::fprintf(stderr, "store: speculation depth %zu: precision %.3f, recall %.3f (%llu predicted)\n", d + 1,
+                   s.spec[d].precision(), s.spec[d].recall(), (unsigned long long)s.spec[d].predicted);
+    if (opts.spec_pre_attention)
+      std::fprintf(stderr, "store: speculation pre-attention: precision %.3f, recall %.3f\n",
+                   s.spec_pre_attention.precision(), s.spec_pre_attention.recall());
+  }
+  const metrics::RssSample rss = metrics::read_rss();
+  std::fprintf(stderr, "rss: VmHWM %.1f MiB, RssAnon %.1f MiB, RssFile %.1f MiB (resident weights %.1f MiB)\n", rss.peak_mb,
+               rss.anon_mb, rss.file_mb, double(engine.resident_weight_bytes()) / (1024.0 * 1024.0));
   return 0;
 }
 

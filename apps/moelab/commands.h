@@ -50,8 +50,32 @@ struct RunOptions {
   uint64_t seed = 0;
   std::string kv_codec = "f16";
   bool exact = false;
+  // Expert streaming (lib/store): see EngineConfig.
+  std::string io = "resident", layout = "gguf", pack, cache = "lru";
+  double budget_mb = 0;
+  int spec_depth = 0, spec_width = 0;
+  bool spec_pre_attention = false, keep_pages = false, verify = false;
 };
 int run_run(const RunOptions& opts);
+
+struct PackOptions {
+  std::string model, output, codec;
+  uint64_t align = 4096;
+  int threads = 2;
+};
+int run_pack(const PackOptions& opts);
+
+struct IobenchOptions {
+  std::string model, pack;
+  double budget_mb = 512;
+  int64_t tokens = 8;
+  int threads = 2;
+  int raw_threads = 8;
+  double raw_seconds = 2.0;
+  std::vector<std::string> strategies;
+  std::string markdown_path;
+};
+int run_iobench(const IobenchOptions& opts);
 
 struct QuantizeOptions {
   std::string input, output, preset;

@@ -57,6 +57,36 @@ int main(int argc, char** argv) {
   run->add_option("--seed", run_opts.seed, "Sampling seed");
   run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec");
   run->add_flag("--exact", run_opts.exact, "Exact dot path (f32 activations) instead of 8-bit activations");
+  run->add_option("--io", run_opts.io, "Expert I/O: resident, mmap, pread, direct, direct_mt<N>, uring<QD>");
+  run->add_option("--layout", run_opts.layout, "Where experts are read from")->check(CLI::IsMember({"gguf", "packed"}));
+  run->add_option("--pack", run_opts.pack, "The .moepack for --layout packed (default: <model>.moepack)");
+  run->add_option("--cache", run_opts.cache, "Expert cache policy")->check(CLI::IsMember({"none", "lru", "lfu", "least_stale"}));
+  run->add_option("--budget-mb", run_opts.budget_mb, "Expert cache RAM budget (MiB)")->check(CLI::NonNegativeNumber);
+  run->add_option("--spec-depth", run_opts.spec_depth, "Prefetch the experts of this many layers ahead (0 = off)")->check(CLI::NonNegativeNumber);
+  run->add_option("--spec-width", run_opts.spec_width, "Extra predicted experts per layer")->check(CLI::NonNegativeNumber);
+  run->add_flag("--spec-pre-attention", run_opts.spec_pre_attention, "Also predict layer l from its input before attention");
+  run->add_flag("--keep-pages", run_opts.keep_pages, "Buffered io: leave read pages in the page cache");
+  run->add_flag("--verify", run_opts.verify, "Packed layout: check each blob's checksum as it is read");
+
+  moelab::cli::PackOptions pack_opts;
+  auto* pack = app.add_subcommand("pack", "Write a .moepack: one aligned blob per (layer, expert), optionally requantized");
+  pack->add_option("model", pack_opts.model, "Source GGUF")->required();
+  pack->add_option("-o,--output", pack_opts.output, "Output .moepack")->required();
+  pack->add_option("--codec", pack_opts.codec, "Requantize expert weights to this codec (default: keep)");
+  pack->add_option("--align", pack_opts.align, "Blob alignment in bytes (power of two, >= 512)");
+  pack->add_option("--threads", pack_opts.threads, "Threads")->check(CLI::PositiveNumber);
+
+  moelab::cli::IobenchOptions iob_opts;
+  auto* iobench = app.add_subcommand("iobench", "Raw O_DIRECT bandwidth at the expert size, then decode read MB/s per io strategy");
+  iobench->add_option("--model,-m", iob_opts.model, "GGUF file (MoE)")->required();
+  iobench->add_option("--pack", iob_opts.pack, "Read experts from this .moepack (default: from the GGUF)");
+  iobench->add_option("--budget-mb", iob_opts.budget_mb, "Expert cache budget (MiB)")->check(CLI::PositiveNumber);
+  iobench->add_option("--tokens", iob_opts.tokens, "Decode tokens per strategy")->check(CLI::PositiveNumber);
+  iobench->add_option("--threads", iob_opts.threads, "Compute threads")->check(CLI::PositiveNumber);
+  iobench->add_option("--raw-threads", iob_opts.raw_threads, "Readers for the parallel raw measurement")->check(CLI::PositiveNumber);
+  iobench->add_option("--raw-seconds", iob_opts.raw_seconds, "Seconds per raw measurement")->check(CLI::PositiveNumber);
+  iobench->add_option("--strategies", iob_opts.strategies, "io strategies to measure (default: all kinds)");
+  iobench->add_option("--markdown", iob_opts.markdown_path, "Also write the table as Markdown to this file");
 
   moelab::cli::QuantizeOptions quant_opts;
   auto* quantize = app.add_subcommand("quantize", "Requantize a GGUF model with a mixed-precision recipe");
@@ -115,6 +145,8 @@ int main(int argc, char** argv) {
     if (*plot) return moelab::cli::run_plot(plot_opts);
     if (*quantize) return moelab::cli::run_quantize(quant_opts);
     if (*run) return moelab::cli::run_run(run_opts);
+    if (*pack) return moelab::cli::run_pack(pack_opts);
+    if (*iobench) return moelab::cli::run_iobench(iob_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
     if (*gen) return moelab::cli::run_gen(gen_opts);
     if (*inspect) return moelab::cli::run_inspect(inspect_opts);

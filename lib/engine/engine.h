@@ -15,6 +15,10 @@
 #include "store/counters.h"
 #include "store/io_strategy.h"
 
+namespace moelab::store {
+class StreamingExperts;
+}
+
 namespace moelab::engine {
 
 struct EngineConfig {
@@ -28,6 +32,7 @@ struct EngineConfig {
   int spec_width = 0;              // extra candidates per predicted layer
   bool spec_pre_attention = false; // also predict layer l from its input before attention
   bool drop_pages = true;          // buffered io: posix_fadvise(DONTNEED) after each read
+  bool verify_checksums = false;   // layout=packed: check every blob's checksum as it is read
   int64_t top_k = 0;               // experts per token; 0 = the model's K
   std::string kv_codec = "f16";
   int threads = 2;
@@ -50,12 +55,15 @@ class Engine {
   void reset_counters();
   // Bytes that stay in RAM whatever the budget: attention, norms, embeddings, routers, shared experts.
   uint64_t resident_weight_bytes() const;
+  // The streaming expert source, or nullptr for io=resident.
+  store::StreamingExperts* streaming() { return streaming_; }
 
  private:
   EngineConfig config_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<model::ExpertSource> experts_;
+  store::StreamingExperts* streaming_ = nullptr;  // experts_ when it streams
   std::unique_ptr<model::Forward> forward_;
 };
 

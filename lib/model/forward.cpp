@@ -118,6 +118,7 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
     ew_.resize(size_t(config.n_expert));
   }
   last_.resize(size_t(config.n_embd));
+  speculate_ = config.is_moe() && experts.wants_hidden();
 }
 
 void Forward::eval(std::span<const int32_t> tokens, std::span<float> logits, bool all_logits) {
@@ -146,9 +147,13 @@ void Forward::eval(std::span<const int32_t> tokens, std::span<float> logits, boo
   for (int layer = 0; layer < int(c.n_layer); ++layer) {
     const LayerWeights& l = weights_.layers[size_t(layer)];
     // x = x + attention(rmsnorm(x))
+    // Speculation (decode): the expert source may predict and prefetch from the residual stream.
+    const bool speculate = n == 1 && speculate_;
+    if (speculate) experts_.on_hidden(layer, true, std::span<const float>(x_.data(), size_t(c.n_embd)));
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x_[size_t(t * c.n_embd)], l.attn_norm, &xn_[size_t(t * c.n_embd)], c.n_embd, c.rms_eps);
     attention(layer, n);
     for (size_t i = 0; i < size_t(n * c.n_embd); ++i) x_[i] += proj_[i];
+    if (speculate) experts_.on_hidden(layer, false, std::span<const float>(x_.data(), size_t(c.n_embd)));
     // x = x + ffn(rmsnorm(x))
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x_[size_t(t * c.n_embd)], l.ffn_norm, &xn_[size_t(t * c.n_embd)], c.n_embd, c.rms_eps);
     if (c.is_moe()) ffn_moe(layer, n);
@@ -318,14 +323,20 @@ void Forward::ffn_moe(int layer, int64_t n) {
       for (int64_t j = 0; j < d; ++j) proj_[size_t(j)] += sel_w_[size_t(k)] * ye_[size_t(k * d + j)];
     experts_.release(layer);
   } else {
-    // Prefill: each expert the batch needs is fetched once and applied to all its tokens.
+    // Prefill: each expert the batch needs is fetched once and applied to all its tokens
+    // (in chunks of as many experts as the source can hold at once).
     uniq_.assign(sel_ids_.begin(), sel_ids_.begin() + n * top_k_);
     std::sort(uniq_.begin(), uniq_.end());
     uniq_.erase(std::unique(uniq_.begin(), uniq_.end()), uniq_.end());
-    experts_.acquire(layer, uniq_, std::span<ExpertWeights>(ew_.data(), uniq_.size()));
+    const size_t chunk = std::min(uniq_.size(), experts_.max_acquire());
     thread_local std::vector<int64_t> rows;     // tokens routed to the current expert
     thread_local std::vector<float> weights;  // their router weights
     for (size_t u = 0; u < uniq_.size(); ++u) {
+      if (u % chunk == 0) {
+        if (u > 0) experts_.release(layer);
+        const size_t m = std::min(chunk, uniq_.size() - u);
+        experts_.acquire(layer, std::span<const int32_t>(uniq_.data() + u, m), std::span<ExpertWeights>(ew_.data() + u, m));
+      }
       rows.clear();
       weights.clear();
       for (int64_t t = 0; t < n; ++t)

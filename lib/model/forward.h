@@ -64,6 +64,7 @@ class Forward {
   int64_t top_k_;
   kv::KvCache kv_;
   const ForwardObserver* observer_ = nullptr;
+  bool speculate_ = false;      // experts_.wants_hidden()
 
   // Scratch, sized for n_batch tokens at construction.
   std::vector<float> x_;        // [n_batch, n_embd] residual stream

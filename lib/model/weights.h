@@ -3,6 +3,7 @@
 // store hands out). Norm vectors are always f32 (the loader converts them).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -66,6 +67,12 @@ class ExpertSource {
   virtual void release(int /*layer*/) {}
   // A hint from speculation: these experts of `layer` are likely needed soon.
   virtual void prefetch(int /*layer*/, std::span<const int32_t> /*ids*/) {}
+  // Most experts one acquire() may ask for; prefill asks in chunks of this.
+  virtual size_t max_acquire() const { return SIZE_MAX; }
+  // Speculation: when wants_hidden(), decode passes the residual stream of
+  // its token at each layer, before attention and after it. Must not change x.
+  virtual bool wants_hidden() const { return false; }
+  virtual void on_hidden(int /*layer*/, bool /*before_attention*/, std::span<const float> /*x*/) {}
 };
 
 // Every expert in RAM (or in the page cache through the GGUF mapping).

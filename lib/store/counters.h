@@ -22,7 +22,12 @@ struct StoreCounters {
   uint64_t cache_misses = 0;    // acquisitions that had to wait for a read
   int64_t io_wait_ns = 0;       // time the forward pass waited on expert reads
   uint64_t cache_bytes = 0;     // expert bytes held by the cache now
-  std::vector<SpecCounters> spec;  // [spec_depth]
+  std::vector<SpecCounters> spec;  // [spec_depth]: depth d at index d - 1
+  SpecCounters spec_pre_attention; // layer l predicted from its input before attention
+  uint64_t prefetch_reads = 0;  // of `reads`, issued by speculation (background)
+  uint64_t prefetch_bytes = 0;  // of `bytes_read`, read by speculation
+  int64_t read_ns = 0;          // time the forward pass's own reads took (io_wait_ns minus waits on prefetches)
+  uint64_t cache_budget_bytes = 0;  // the slab: slots x slot bytes (<= ram_budget_mb)
 
   double hit_rate() const {
     const uint64_t n = cache_hits + cache_misses;
