@@ -89,13 +89,22 @@ double HardwareProfile::ssd_read_gbs(double request_bytes, double queue_depth) c
     auto g = [&](size_t a, size_t b) { return std::log2(std::max(1e-9, grid_at(ssd.read, sizes[a], depths[b]))); };
     const double lg = (1 - wi) * (1 - wj) * g(i, j) + wi * (1 - wj) * g(i + 1, j) + (1 - wi) * wj * g(i, j + 1) +
                       wi * wj * g(i + 1, j + 1);
-    double gbs = std::exp2(lg);
+    const double gbs = std::exp2(lg);
     // Beyond the largest measured request size a bigger request costs no more per byte;
     // beyond the deepest queue nothing more is gained: the clamped corners above do that.
     return gbs;
   }
-  const double peak = ssd_peak_gbs() * 1e9;  // bytes/s
-  const double latency_s = latency_us ? latency_us->value * 1e-6 : 0.0;
+  // Sparse points: the point nearest in log2(request size) (then in depth)
+  // gives the streaming rate for this request size; latency bounds small or
+  // shallow reads below it.
+  const SsdPoint* near = &ssd.read.front();
+  auto distance = [&](const SsdPoint& p) {
+    return std::fabs(std::log2(p.request_kib / kib)) * 16 + std::fabs(std::log2(p.queue_depth / queue_depth));
+  };
+  for (const auto& p : ssd.read)
+    if (distance(p) < distance(*near)) near = &p;
+  const double peak = near->gbs * 1e9;  // bytes/s
+  const double latency_s = ssd.latency_us ? ssd.latency_us->value * 1e-6 : 0.0;
   const double per_request_s = latency_s + request_bytes / peak;
   return std::min(peak, queue_depth * request_bytes / per_request_s) / 1e9;
 }

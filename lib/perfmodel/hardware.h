@@ -75,7 +75,9 @@ struct HardwareProfile {
   // Grid profiles (from moelab calibrate) interpolate bilinearly in log2(size),
   // log2(qd); sparse profiles (published figures) use
   //   min(peak, qd * size / (latency + size / peak))
-  // with peak = the fastest published point.
+  // with peak = the rate of the published point nearest in request size
+  // (published points come from different access patterns: a sequential
+  // benchmark and an engine's own random expert reads differ).
   double ssd_read_gbs(double request_bytes, double queue_depth) const;
   double ssd_peak_gbs() const;
   bool overlaps_io_and_compute() const { return !io_overlaps_compute || io_overlaps_compute->value != 0; }

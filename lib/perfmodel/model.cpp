@@ -63,7 +63,6 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   const double expert_bytes = shape.expert_params * sc.expert_bits / 8;  // one expert, one layer
   const double resident_bytes = shape.resident_params_per_token * sc.resident_bits / 8;
   const double resident_total_bytes = shape.resident_params_total * sc.resident_bits / 8;
-  const double expert_token_bytes = double(shape.n_moe_layers * top_k) * expert_bytes;
 
   // Cache capacity (in experts) and the LRU hit rate on the routing trace.
   double hit = 1.0;

@@ -110,6 +110,10 @@ nlohmann::json to_json(const std::vector<ReproducedRow>& rows) {
                    {"io_s", p.io_s},
                    {"exposed_io_s", p.exposed_io_s},
                    {"overhead_s", p.overhead_s},
+                   {"n_layer", r.row.shape.n_layer},
+                   {"engine", r.row.engine},
+                   {"engine_layer_overhead_us", r.row.scenario.engine_layer_overhead_us},
+                   {"total_s", p.total_s},
                    {"calibration", r.row.calibration},
                    {"estimate", r.row.estimate}});
   }

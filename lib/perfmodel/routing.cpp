@@ -21,11 +21,12 @@ RoutingTrace synthesize_trace(int64_t n_layer, int64_t n_expert, int64_t top_k, 
   t.ids.resize(size_t(n_token * n_layer * top_k));
   std::mt19937_64 rng(seed);
   // Popularity CDF over ranks, and a random rank -> expert map per layer.
-  std::vector<double> cdf(size_t(n_expert));
+  std::vector<double> cdf(static_cast<size_t>(n_expert));
   double acc = 0;
   for (int64_t r = 0; r < n_expert; ++r) cdf[size_t(r)] = acc += std::pow(double(r + 1), -shape.zipf_s);
   for (auto& c : cdf) c /= acc;
-  std::vector<std::vector<int32_t>> rank_to_expert(size_t(n_layer), std::vector<int32_t>(size_t(n_expert)));
+  std::vector<std::vector<int32_t>> rank_to_expert(static_cast<size_t>(n_layer),
+                                                   std::vector<int32_t>(static_cast<size_t>(n_expert)));
   for (auto& perm : rank_to_expert) {
     std::iota(perm.begin(), perm.end(), 0);
     std::shuffle(perm.begin(), perm.end(), rng);
