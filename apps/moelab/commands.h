@@ -73,7 +73,7 @@ struct CalibrateOptions {
 int run_calibrate(const CalibrateOptions& opts);
 
 struct ReproduceOptions {
-  std::string published;           // datasets/published/<file>.json
+  std::vector<std::string> published;  // datasets/published/<file>.json, one or more
   std::string output;              // Markdown table (default: stdout only)
   std::string json_output;         // rows as JSON
   std::string hardware_dir;        // default datasets/hardware

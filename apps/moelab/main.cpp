@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
 
   moelab::cli::ReproduceOptions rep_opts;
   auto* reproduce = app.add_subcommand("reproduce", "Published tok/s vs the performance model: ratio, bound, share within +-25%");
-  reproduce->add_option("published", rep_opts.published, "datasets/published/<file>.json")->required();
+  reproduce->add_option("published", rep_opts.published, "datasets/published/<file>.json (one or more: one table)")->required();
   reproduce->add_option("-o,--output", rep_opts.output, "Also write the table as Markdown to this file");
   reproduce->add_option("--json", rep_opts.json_output, "Also write every row's prediction as JSON to this file");
   reproduce->add_option("--hardware-dir", rep_opts.hardware_dir, "Hardware profiles (default datasets/hardware)");

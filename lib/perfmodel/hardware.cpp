@@ -213,16 +213,27 @@ HardwareProfile find_hardware(const std::string& id_or_path, const std::filesyst
 }
 
 namespace {
-nlohmann::json sourced_json(const Sourced& s) { return {{"value", s.value}, {"source", s.source}}; }
-nlohmann::json device_json(const ComputeDevice& d) {
-  nlohmann::json j;
+// Four significant digits: more would only repeat measurement noise.
+double round4(double v) {
+  if (v == 0 || !std::isfinite(v)) return v;
+  const double scale = std::pow(10.0, 3 - std::floor(std::log10(std::fabs(v))));
+  return std::round(v * scale) / scale;
+}
+nlohmann::ordered_json sourced_json(const Sourced& s) {
+  nlohmann::ordered_json j;
+  j["value"] = round4(s.value);
+  j["source"] = s.source;
+  return j;
+}
+nlohmann::ordered_json device_json(const ComputeDevice& d) {
+  nlohmann::ordered_json j;
   if (!d.cores.source.empty()) j["cores"] = sourced_json(d.cores);
   j["memory_read_gbs"] = sourced_json(d.memory_read_gbs);
   if (d.memory_read_gbs_1thread) j["memory_read_gbs_1thread"] = sourced_json(*d.memory_read_gbs_1thread);
   if (d.gflops) j["gflops"] = sourced_json(*d.gflops);
   if (d.layer_overhead_us) j["layer_overhead_us"] = sourced_json(*d.layer_overhead_us);
   if (!d.gemv_gbs.empty()) {
-    nlohmann::json g = nlohmann::json::object();
+    nlohmann::ordered_json g = nlohmann::ordered_json::object();
     for (const auto& [k, v] : d.gemv_gbs) g[k] = sourced_json(v);
     j["gemv_gbs"] = g;
   }
@@ -230,8 +241,8 @@ nlohmann::json device_json(const ComputeDevice& d) {
 }
 }  // namespace
 
-nlohmann::json to_json(const HardwareProfile& hw) {
-  nlohmann::json j;
+nlohmann::ordered_json to_json(const HardwareProfile& hw) {
+  nlohmann::ordered_json j;
   j["$schema"] = "./schema.json";
   j["id"] = hw.id;
   j["name"] = hw.name;
@@ -239,17 +250,27 @@ nlohmann::json to_json(const HardwareProfile& hw) {
   j["ram_gb"] = sourced_json(hw.ram_gb);
   j["cpu"] = device_json(hw.cpu);
   if (hw.gpu) j["gpu"] = device_json(*hw.gpu);
-  nlohmann::json ssd;
+  nlohmann::ordered_json ssd;
   if (hw.ssd.latency_us) ssd["latency_us"] = sourced_json(*hw.ssd.latency_us);
-  nlohmann::json read = nlohmann::json::array();
-  for (const auto& p : hw.ssd.read)
-    read.push_back({{"request_kib", p.request_kib}, {"queue_depth", p.queue_depth}, {"gbs", p.gbs}, {"source", p.source}});
+  nlohmann::ordered_json read = nlohmann::ordered_json::array();
+  for (const auto& p : hw.ssd.read) {
+    nlohmann::ordered_json pt;
+    pt["request_kib"] = p.request_kib;
+    pt["queue_depth"] = p.queue_depth;
+    pt["gbs"] = round4(p.gbs);
+    pt["source"] = p.source;
+    read.push_back(pt);
+  }
   ssd["read"] = read;
   if (hw.ssd.page_cache_hit_gbs) ssd["page_cache_hit_gbs"] = sourced_json(*hw.ssd.page_cache_hit_gbs);
   if (hw.ssd.mmap_fault_kib) ssd["mmap_fault_kib"] = sourced_json(*hw.ssd.mmap_fault_kib);
   j["ssd"] = ssd;
-  if (hw.io_overlaps_compute)
-    j["io_overlaps_compute"] = {{"value", hw.io_overlaps_compute->value != 0}, {"source", hw.io_overlaps_compute->source}};
+  if (hw.io_overlaps_compute) {
+    nlohmann::ordered_json o;
+    o["value"] = hw.io_overlaps_compute->value != 0;
+    o["source"] = hw.io_overlaps_compute->source;
+    j["io_overlaps_compute"] = o;
+  }
   return j;
 }
 

@@ -89,6 +89,7 @@ HardwareProfile find_hardware(const std::string& id_or_path, const std::filesyst
 std::filesystem::path hardware_dir();  // $MOELAB_HARDWARE or <source>/datasets/hardware
 std::vector<std::string> hardware_ids(const std::filesystem::path& dir = {});
 
-nlohmann::json to_json(const HardwareProfile& hw);
+// The profile as JSON in the file's field order (what moelab calibrate writes).
+nlohmann::ordered_json to_json(const HardwareProfile& hw);
 
 }  // namespace moelab::perfmodel

@@ -71,7 +71,9 @@ std::string markdown_table(const PublishedFile& file, const std::vector<Reproduc
     if (r.row.estimate) tag = " (estimate)";
     md += "| " + r.row.id + tag + " | " + r.row.system + " | " + r.row.hardware + " | " + r.row.model_label + " | " +
           r.row.quant_label + " | " + config + " | " + metric_name(sc.metric) + " | " + published + " | " +
-          fmt(r.prediction.tok_s) + " | " + fmt(r.ratio) + (r.within ? " ✓" : "") + " | " + r.prediction.bound +
+          fmt(r.prediction.tok_s) + " | " + fmt(r.ratio) + (r.within ? " ✓" : "") +
+          (r.row.value > r.prediction.roofline_tok_s ? " (published above the roofline)" : "") + " | " +
+          r.prediction.bound +
           " | " + fmt(r.prediction.roofline_tok_s) + " | " +
           (r.row.shape.is_moe() ? fmt(r.prediction.hit_rate) : std::string("-")) + " |\n";
   }
