@@ -123,27 +123,30 @@ HardwareProfile calibrate(const CalibrateOptions& opts) {
   hw.ram_gb = {ram_bytes / 1e9, "sysconf(_SC_PHYS_PAGES) x page size, " + measured};
   hw.cpu.cores = {double(n_threads), "std::thread::hardware_concurrency, " + measured};
 
-  // Memory read bandwidth: 512 MiB, well past any last-level cache.
-  const size_t mem_bytes = size_t(512) << 20;
+  // Memory read bandwidth over a buffer well past any last-level cache.
+  const size_t mem_bytes = opts.memory_bytes;
+  const std::string mem_mib = std::to_string(mem_bytes >> 20) + " MiB";
   ThreadPool pool(n_threads);
   const double mem1 = metrics::read_bandwidth_gbs(mem_bytes, nullptr, 5);
   const double mem_all = metrics::read_bandwidth_gbs(mem_bytes, &pool, 5);
-  hw.cpu.memory_read_gbs = {mem_all, "metrics::read_bandwidth_gbs over 512 MiB, " + std::to_string(n_threads) +
-                                         " threads, median of 5, " + measured};
-  hw.cpu.memory_read_gbs_1thread = Sourced{mem1, "metrics::read_bandwidth_gbs over 512 MiB, 1 thread, " + measured};
+  hw.cpu.memory_read_gbs = {mem_all, "metrics::read_bandwidth_gbs over " + mem_mib + ", " +
+                                         std::to_string(n_threads) + " threads, median of 5, " + measured};
+  hw.cpu.memory_read_gbs_1thread =
+      Sourced{mem1, "metrics::read_bandwidth_gbs over " + mem_mib + ", 1 thread, median of 5, " + measured};
   say("memory read: " + std::to_string(mem1) + " GB/s (1 thread), " + std::to_string(mem_all) + " GB/s (all)");
 
-  // Quantized GEMV per codec: a few properly encoded rows tiled over a 256 MiB
-  // working set, so the weights stream from DRAM as in a model beyond the LLC.
+  // Quantized GEMV per codec: a few properly encoded rows tiled over a working
+  // set past the LLC, so the weights stream from DRAM as in a large model.
   const int64_t cols = 4096, tile_rows = 64;
-  const size_t working_set = size_t(256) << 20;
+  const size_t working_set = opts.gemv_bytes;
+  const std::string ws_mib = std::to_string(working_set >> 20) + " MiB";
   const std::vector<float> x = gaussian_matrix(1, cols, 3);
   for (const auto& name : opts.codecs) {
     const quant::Codec& c = quant::codec(name);
     const std::vector<float> w = gaussian_matrix(tile_rows, cols, 5);
     const std::vector<uint8_t> tile = quant::quantize(c, w, tile_rows, cols, nullptr, false, &pool);
     const size_t row_bytes = c.row_bytes(cols);
-    const int64_t rows = int64_t(working_set / row_bytes) / tile_rows * tile_rows;
+    const int64_t rows = std::max<int64_t>(tile_rows, int64_t(working_set / row_bytes) / tile_rows * tile_rows);
     AlignedBuffer buf(size_t(rows) * row_bytes);
     for (int64_t r = 0; r < rows; r += tile_rows)
       std::memcpy(buf.data.get() + size_t(r) * row_bytes, tile.data(), tile.size());
@@ -159,7 +162,7 @@ HardwareProfile calibrate(const CalibrateOptions& opts) {
       if (rep > 0) gbs.push_back(double(size_t(rows) * row_bytes) / double(t1 - t0));
     }
     const double rate = metrics::median(gbs);
-    hw.cpu.gemv_gbs[name] = {rate, "quant::gemv over a 256 MiB working set, " + std::to_string(n_threads) +
+    hw.cpu.gemv_gbs[name] = {rate, "quant::gemv over a " + ws_mib + " working set, " + std::to_string(n_threads) +
                                        " threads, median of 3, " + measured};
     say("gemv " + name + ": " + std::to_string(rate) + " GB/s");
   }

@@ -26,6 +26,8 @@ struct CalibrateOptions {
   std::vector<int> queue_depths{1, 2, 4, 8};
   std::vector<std::string> codecs{"f16", "q8_0", "q6_k", "q5_k", "q4_k", "q4_0", "q3_k", "q2_k",
                                   "affine4_g64", "affine3_g64", "tq3"};
+  size_t memory_bytes = size_t(512) << 20;      // memory read buffer (>> LLC)
+  size_t gemv_bytes = size_t(256) << 20;        // GEMV working set (>> LLC)
   int threads = 0;                              // 0 = all hardware threads
   std::string id = "this-machine";
   std::string note;                             // appended to the profile's notes
