@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "perfmodel/hardware.h"
 #include "perfmodel/published.h"
+#include "perfmodel/reproduce.h"
 #include "perfmodel/routing.h"
 
 namespace moelab::perfmodel {
@@ -116,6 +117,24 @@ TEST(PerfmodelFiles, GoodFixtureParsesWithEngineAndFlags) {
   EXPECT_EQ(f.rows[1].scenario.top_k, 4);
   EXPECT_DOUBLE_EQ(f.rows[2].scenario.resident_bits, 2.5);
   EXPECT_TRUE(f.rows[2].estimate);
+}
+
+TEST(PerfmodelFiles, CalibrationRowsMatchTheirFittedEngineConstants) {
+  // Engine constants are fitted on their calibration row by
+  // scripts/fit_engine_overheads.py; a model change that moves those rows
+  // means the constants must be refitted (rerun the script).
+  for (const auto& e : fs::directory_iterator(datasets("published"))) {
+    if (e.path().extension() != ".json" || e.path().stem() == "schema") continue;
+    const PublishedFile f = load_published_file(e.path());
+    bool has_calibration = false;
+    for (const auto& r : f.rows) has_calibration = has_calibration || r.calibration;
+    if (!has_calibration) continue;
+    for (const auto& r : reproduce(f)) {
+      if (!r.row.calibration) continue;
+      EXPECT_NEAR(r.ratio, 1.0, 0.01) << e.path().string() << ": " << r.row.id
+                                      << ": rerun scripts/fit_engine_overheads.py " << e.path().string();
+    }
+  }
 }
 
 TEST(PerfmodelFiles, HardwareJsonRoundTrips) {
