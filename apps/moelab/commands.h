@@ -114,4 +114,24 @@ struct PlotOptions {
 };
 int run_plot(const PlotOptions& opts);
 
+struct CalibrateOptions {
+  std::string output;              // default datasets/hardware/this-machine.json
+  std::string scratch_dir = "/tmp";
+  int64_t file_mb = 1024;
+  double seconds_per_point = 0.25;
+  int threads = 0;
+  std::string id = "this-machine";
+  std::string note;
+};
+int run_calibrate(const CalibrateOptions& opts);
+
+struct ReproduceOptions {
+  std::vector<std::string> published;  // datasets/published/<file>.json, one or more
+  std::string output;              // Markdown table (default: stdout only)
+  std::string json_output;         // rows as JSON
+  std::string hardware_dir;        // default datasets/hardware
+  std::string trace;               // recorded routing trace (applies to rows whose shape it matches)
+};
+int run_reproduce(const ReproduceOptions& opts);
+
 }  // namespace moelab::cli

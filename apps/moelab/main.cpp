@@ -136,6 +136,24 @@ int main(int argc, char** argv) {
   plot->add_option("--title", plot_opts.title, "Title (default: y vs x by ...)");
   plot->add_option("-o,--output", plot_opts.output, "Output .png or .svg")->required();
 
+  moelab::cli::CalibrateOptions cal_opts;
+  auto* calibrate = app.add_subcommand("calibrate", "Measure this machine's hardware profile (SSD, memory, GEMV per codec)");
+  calibrate->add_option("-o,--output", cal_opts.output, "Profile to write (default datasets/hardware/this-machine.json)");
+  calibrate->add_option("--dir", cal_opts.scratch_dir, "Directory for the scratch file (on the disk to measure)");
+  calibrate->add_option("--file-mb", cal_opts.file_mb, "Scratch file size in MiB")->check(CLI::Range(64, 1 << 20));
+  calibrate->add_option("--seconds", cal_opts.seconds_per_point, "Seconds per SSD measurement point")->check(CLI::PositiveNumber);
+  calibrate->add_option("--threads", cal_opts.threads, "Threads for memory and GEMV (0 = all)")->check(CLI::NonNegativeNumber);
+  calibrate->add_option("--id", cal_opts.id, "Profile id (the file name without .json)");
+  calibrate->add_option("--note", cal_opts.note, "Appended to the profile's notes (e.g. other load on the machine)");
+
+  moelab::cli::ReproduceOptions rep_opts;
+  auto* reproduce = app.add_subcommand("reproduce", "Published tok/s vs the performance model: ratio, bound, share within +-25%");
+  reproduce->add_option("published", rep_opts.published, "datasets/published/<file>.json (one or more: one table)")->required();
+  reproduce->add_option("-o,--output", rep_opts.output, "Also write the table as Markdown to this file");
+  reproduce->add_option("--json", rep_opts.json_output, "Also write every row's prediction as JSON to this file");
+  reproduce->add_option("--hardware-dir", rep_opts.hardware_dir, "Hardware profiles (default datasets/hardware)");
+  reproduce->add_option("--trace", rep_opts.trace, "Recorded routing trace (JSON) for rows of matching shape");
+
   try {
     app.parse(argc, argv);
     if (*regress) return moelab::cli::run_regress(regress_opts);
@@ -143,6 +161,8 @@ int main(int argc, char** argv) {
     if (*sweep) return moelab::cli::run_sweep_command(sweep_opts);
     if (*merge) return moelab::cli::run_merge(merge_opts);
     if (*plot) return moelab::cli::run_plot(plot_opts);
+    if (*calibrate) return moelab::cli::run_calibrate(cal_opts);
+    if (*reproduce) return moelab::cli::run_reproduce(rep_opts);
     if (*quantize) return moelab::cli::run_quantize(quant_opts);
     if (*run) return moelab::cli::run_run(run_opts);
     if (*pack) return moelab::cli::run_pack(pack_opts);

@@ -1,0 +1,48 @@
+// `moelab calibrate`: measures this machine's hardware profile (the numbers a
+// datasets/hardware/*.json file holds) in about a minute:
+//   - O_DIRECT random reads of a scratch file, 4 KiB..4 MiB x queue depth 1..8
+//     (queue depth = threads each keeping one pread in flight), and the 4 KiB
+//     QD1 latency
+//   - buffered reads of the same, now cached, file (page-cache hit delivery)
+//   - memory read bandwidth, one thread and all threads (metrics/bandwidth.h)
+//   - quantized GEMV GB/s per codec over a 256 MiB working set (> LLC), all threads
+//   - q4_k GEMM GFLOP/s at a 64-row batch (prefill)
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "perfmodel/hardware.h"
+
+namespace moelab::perfmodel {
+
+struct CalibrateOptions {
+  std::filesystem::path scratch_dir = "/tmp";
+  size_t file_bytes = size_t(1) << 30;          // scratch file (>= 16 x the largest request)
+  double seconds_per_point = 0.25;              // each SSD point runs about this long
+  std::vector<double> request_kib{4, 16, 64, 256, 1024, 4096};
+  std::vector<int> queue_depths{1, 2, 4, 8};
+  std::vector<std::string> codecs{"f16", "q8_0", "q6_k", "q5_k", "q4_k", "q4_0", "q3_k", "q2_k",
+                                  "affine4_g64", "affine3_g64", "tq3"};
+  size_t memory_bytes = size_t(512) << 20;      // memory read buffer (>> LLC)
+  size_t gemv_bytes = size_t(256) << 20;        // GEMV working set (>> LLC)
+  int threads = 0;                              // 0 = all hardware threads
+  std::string id = "this-machine";
+  std::string note;                             // appended to the profile's notes
+  std::function<void(const std::string&)> progress;  // one line per measurement
+};
+
+HardwareProfile calibrate(const CalibrateOptions& opts);
+
+// One measurement of O_DIRECT reads: GB/s of random `request_bytes` reads kept
+// `queue_depth` deep on `path` for about `seconds`; also the mean latency of
+// one read (queue_depth 1 gives the device latency).
+struct ReadSample {
+  double gbs = 0, mean_latency_us = 0;
+};
+ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_bytes, size_t request_bytes,
+                                int queue_depth, double seconds, bool direct = true);
+
+}  // namespace moelab::perfmodel
