@@ -37,6 +37,27 @@ class KvCache {
     return size_t(n_layer_ * n_head_kv_) * (head_bytes_k() + head_bytes_v());
   }
 
+  // Key centres (codecs with centers_keys()): the mean key of each head over
+  // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
+  // atypical), fixed from then on so every key of a head shares it; zero when
+  // the first batch has one token. k: [n, n_head_kv * head_dim].
+  void calibrate_keys(int64_t layer, const float* k, int64_t n);
+  // [n_layer, n_head_kv, head_dim] (zeros unless calibrated); sessions carry it.
+  const std::vector<float>& key_centres() const { return k_centre_; }
+  std::vector<float>& key_centres() { return k_centre_; }
+
+  // Codecs with centers_keys() also keep position 0's keys exactly (f32, not
+  // centred): the first token is the attention sink that most heads attend
+  // to, so an error on its score moves every probability of the row. Fixed
+  // cost n_layer * n_head_kv * head_dim floats, whatever the context.
+  bool exact_sink() const { return k_codec_->centers_keys(); }
+  const float* sink_key(int64_t layer, int64_t h) const { return &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]; }
+  const float* key_centre(int64_t layer, int64_t h) const {
+    return &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+  }
+  std::vector<float>& sink_keys() { return sink_k_; }
+  const std::vector<float>& sink_keys() const { return sink_k_; }
+
   // Encodes one position's keys/values ([n_head_kv * head_dim] f32) into the cache.
   void store(int64_t layer, int64_t pos, const float* k, const float* v);
   // Row of head h at position pos; rows of one head are pos_stride_*() bytes apart.
@@ -63,6 +84,9 @@ class KvCache {
   KvCodecSpec spec_;
   std::unique_ptr<RowCodec> k_codec_, v_codec_;
   std::vector<uint8_t> k_, v_;  // [n_layer, n_ctx, n_head_kv, head_bytes]
+  std::vector<float> k_centre_;  // [n_layer, n_head_kv, head_dim]
+  std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
+  std::vector<float> centred_;   // [head_dim] scratch of store()
   int64_t n_past_ = 0;
 };
 

@@ -10,6 +10,8 @@
 //      <q, r> ~= |r| sqrt(pi/2) / m * sum_j sign(S r)_j (S q)_j is unbiased.
 //
 // tq3 row of d values (d a power of two in [16, 128], or a multiple of 128 up to 512):
+//   keys are centred first (x = k - c, see centers_keys in kv_codec.h; the
+//   channel mean of SmolLM2's keys holds 60-70% of their energy)
 //   y = R x, R = H D / sqrt(b) on blocks of b = min(d, 128) (quant/hadamard.h's signs)
 //   codes c_i (3 bits: sign << 2 | magnitude) and one fp16 scale s, from the tq3
 //   weight codec's quantizer (quant/turbo.cpp) applied to the whole row
@@ -98,8 +100,9 @@ uint32_t load24(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 
 
 class Tq3Row final : public RowCodec {
  public:
-  Tq3Row(std::string name, int64_t head_dim, bool sketch)
-      : RowCodec(std::move(name), head_dim), sketch_(sketch), block_(int(std::min<int64_t>(head_dim, 128))) {
+  Tq3Row(std::string name, Role role, int64_t head_dim, bool sketch)
+      : RowCodec(std::move(name), head_dim), key_(role == Role::key), sketch_(sketch),
+        block_(int(std::min<int64_t>(head_dim, 128))) {
     const bool pow2 = head_dim >= 16 && head_dim <= 128 && (head_dim & (head_dim - 1)) == 0;
     if (!pow2 && !(head_dim % 128 == 0 && head_dim > 0 && head_dim <= 512))
       throw Error("kv codec " + name_ + ": head_dim " + std::to_string(head_dim) +
@@ -111,6 +114,8 @@ class Tq3Row final : public RowCodec {
     mix_floats_ = size_t(head_dim);
     if (sketch) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
   }
+
+  bool centers_keys() const override { return key_; }
 
   void encode(const float* x, uint8_t* row) const override {
     const int64_t d = head_dim_;
@@ -268,7 +273,7 @@ class Tq3Row final : public RowCodec {
     }
   }
 
-  bool sketch_;
+  bool key_, sketch_;
   int block_;
   size_t codes_bytes_;
   std::vector<float> s_;  // [d, d] QJL matrix, row j = s_j
@@ -287,7 +292,7 @@ std::string known_kv_codec_names() { return "f32, f16, q8_0, q4_0, tq3, tq3m"; }
 std::unique_ptr<RowCodec> make_row_codec(std::string_view name, Role role, int64_t head_dim) {
   if (head_dim <= 0) throw Error("kv codec " + std::string(name) + ": head_dim " + std::to_string(head_dim));
   if (name == "tq3" || name == "tq3m")
-    return std::make_unique<Tq3Row>(std::string(name), head_dim, role == Role::key && name == "tq3");
+    return std::make_unique<Tq3Row>(std::string(name), role, head_dim, role == Role::key && name == "tq3");
   for (std::string_view n : kRegistryNames)
     if (n == name) return std::make_unique<RegistryRow>(quant::codec(n), head_dim);
   throw Error("kv codec \"" + std::string(name) + "\" unknown (known: " + known_kv_codec_names() + ")");

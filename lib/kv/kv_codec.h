@@ -14,6 +14,7 @@
 //                          one fp16 scale per row; keys add a 1-bit QJL sketch
 //                          of the quantization residual and its norm, which
 //                          makes q . k unbiased. Scored in the rotated space.
+//                          Keys are centred first (centers_keys below).
 //   tq3m                   tq3 keys without the sketch (the biased MSE-only
 //                          estimator; an ablation of the QJL term). As a value
 //                          codec tq3 and tq3m are the same rows.
@@ -38,6 +39,12 @@ class RowCodec {
   std::string_view name() const { return name_; }
   int64_t head_dim() const { return head_dim_; }
   size_t row_bytes() const { return row_bytes_; }
+
+  // Whether keys are stored minus a per-(layer, head) centre (KvCache::calibrate_keys).
+  // Softmax is invariant to adding q . c to every score of a query, so the centre
+  // never needs to be added back; it removes the large per-channel mean of
+  // LLM keys, which would otherwise take most of the codes' range.
+  virtual bool centers_keys() const { return false; }
 
   // One row of head_dim values.
   virtual void encode(const float* x, uint8_t* row) const = 0;

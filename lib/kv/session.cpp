@@ -74,6 +74,8 @@ void save_session(const std::filesystem::path& path, const KvCache& cache, const
                     int64_t(cache.head_bytes_v()), n_past})
     put(out, uint64_t(v));
   put(out, tokens.data(), tokens.size_bytes());
+  put(out, cache.key_centres().data(), cache.key_centres().size() * sizeof(float));
+  put(out, cache.sink_keys().data(), cache.sink_keys().size() * sizeof(float));
   for (int64_t l = 0; l < cache.n_layer(); ++l) {
     put(out, cache.k_layer(l), k_bytes);
     put(out, cache.v_layer(l), v_bytes);
@@ -126,7 +128,8 @@ std::vector<int32_t> load_session(const std::filesystem::path& path, KvCache& ca
   // Sizes from the header, checked against the file size before any of them is
   // trusted (in long double first: a hostile header must not overflow the sum).
   const long double k_rows = (long double)n_past * shape[1] * shape[3], v_rows = (long double)n_past * shape[1] * shape[4];
-  const long double expect_ld = (long double)in.pos() + (long double)n_past * sizeof(int32_t) +
+  const long double centres = 2.0L * shape[0] * shape[1] * shape[2] * sizeof(float);  // centres + sink keys
+  const long double expect_ld = (long double)in.pos() + (long double)n_past * sizeof(int32_t) + centres +
                                 (long double)shape[0] * (k_rows + v_rows) + sizeof(uint64_t);
   if (expect_ld != (long double)bytes.size())
     throw Error(name + ": session is " + std::to_string(bytes.size()) + " bytes, its header says " +
@@ -158,6 +161,12 @@ std::vector<int32_t> load_session(const std::filesystem::path& path, KvCache& ca
 
   std::vector<int32_t> tokens(n_past);
   std::memcpy(tokens.data(), in.take(n_past * sizeof(int32_t), "tokens").data(), n_past * sizeof(int32_t));
+  std::vector<float>& centres_out = cache.key_centres();
+  std::memcpy(centres_out.data(), in.take(centres_out.size() * sizeof(float), "key centres").data(),
+              centres_out.size() * sizeof(float));
+  std::vector<float>& sinks_out = cache.sink_keys();
+  std::memcpy(sinks_out.data(), in.take(sinks_out.size() * sizeof(float), "sink keys").data(),
+              sinks_out.size() * sizeof(float));
   for (int64_t l = 0; l < cache.n_layer(); ++l) {
     std::memcpy(cache.k_layer(l), in.take(k_bytes, "K rows").data(), k_bytes);
     std::memcpy(cache.v_layer(l), in.take(v_bytes, "V rows").data(), v_bytes);

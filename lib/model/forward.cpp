@@ -192,8 +192,9 @@ void Forward::attention(int layer, int64_t n) {
       if (c.qk_norm == QkNorm::per_head) rmsnorm(k + h * hd, l.k_norm, k + h * hd, hd, c.rms_eps);
       rope(k + h * hd, c.n_rot, pos0 + t, c.rope_freq_base, c.rope);
     }
-    kv_.store(layer, pos0 + t, k, &v_[size_t(t * kv_dim)]);
   }
+  if (pos0 == 0) kv_.calibrate_keys(layer, k_.data(), n);  // the first batch fixes the key centres
+  for (int64_t t = 0; t < n; ++t) kv_.store(layer, pos0 + t, &k_[size_t(t * kv_dim)], &v_[size_t(t * kv_dim)]);
 
   // Per (token, head): softmax(q . k_j / sqrt(d)) over j <= pos, then sum_j a_j v_j.
   // The KV codecs score keys and mix values in their own format (kv/kv_codec.h):
@@ -206,6 +207,7 @@ void Forward::attention(int layer, int64_t n) {
   // the attention probabilities to f16 before its f16 dot products; doing the
   // same keeps moelab's logits on llama.cpp's, token for token.
   const bool round_to_f16 = k_codec.name() == "f16" && v_codec.name() == "f16";
+  const bool sink = kv_.exact_sink();
   pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
     float* scores = &scores_[size_t(thread) * size_t(options_.n_ctx)];
     float* vmix = &vrow_[size_t(thread) * v_codec.mix_floats()];
@@ -220,7 +222,16 @@ void Forward::attention(int layer, int64_t n) {
         q = qr;
       }
       k_codec.prepare_query(q, qprep);
-      k_codec.score(kv_.k_head(layer, 0, hk), kv_.pos_stride_k(), n_keys, qprep, scores);
+      if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
+        const float* k0 = kv_.sink_key(layer, hk);
+        const float* centre = kv_.key_centre(layer, hk);
+        float s0 = 0;
+        for (int64_t d = 0; d < hd; ++d) s0 += q[d] * (k0[d] - centre[d]);
+        scores[0] = s0;
+        k_codec.score(kv_.k_head(layer, 1, hk), kv_.pos_stride_k(), n_keys - 1, qprep, scores + 1);
+      } else {
+        k_codec.score(kv_.k_head(layer, 0, hk), kv_.pos_stride_k(), n_keys, qprep, scores);
+      }
       float max_score = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         scores[j] *= scale;
