@@ -1,5 +1,9 @@
 // `moelab run`: generate text, then report prefill and decode throughput.
+// --session FILE: load the KV cache and tokens of an earlier run from FILE when
+// it exists (only the new tokens are processed), save them back at the end.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +12,9 @@
 #include "metrics/timer.h"
 #include "engine/engine.h"
 #include "metrics/rss.h"
+
+#include "kv/session.h"
+#include "model/identity.h"
 
 namespace moelab::cli {
 
@@ -43,13 +50,34 @@ int run_run(const RunOptions& opts) {
     prompt = ss.str();
   }
   const model::Tokenizer& tok = m->tokenizer();
-  std::vector<int32_t> tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
-  if (tokens.empty()) throw Error("the prompt is empty (and the model adds no BOS token); give --prompt");
-  if (int64_t(tokens.size()) + opts.n_predict > opts.n_ctx)
-    throw Error("prompt (" + std::to_string(tokens.size()) + " tokens) + " + std::to_string(opts.n_predict) +
-                " new tokens exceed --ctx " + std::to_string(opts.n_ctx));
-
   model::Forward& fwd = engine.forward();
+  const std::string identity = opts.session.empty() ? std::string() : model::model_identity(m->file());
+  std::vector<int32_t> history;  // the tokens the KV cache holds
+  std::vector<int32_t> tokens;   // the tokens to process now
+  if (!opts.session.empty() && std::filesystem::exists(opts.session)) {
+    const int64_t ts = metrics::now_ns();
+    history = kv::load_session(opts.session, fwd.kv_cache(), identity);
+    std::fprintf(stderr, "run: session %s loaded: %zu tokens in %.4f s\n", opts.session.c_str(), history.size(),
+                 double(metrics::now_ns() - ts) * 1e-9);
+    // The prompt may repeat the conversation so far (then only its tail is new) or be the next turn alone.
+    const std::vector<int32_t> full = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+    if (!history.empty() && full.size() >= history.size() && std::equal(history.begin(), history.end(), full.begin()))
+      tokens.assign(full.begin() + std::ptrdiff_t(history.size()), full.end());
+    else
+      tokens = tok.encode(prompt, /*add_special=*/history.empty(), /*parse_special=*/true);
+    if (tokens.empty() && !history.empty()) {  // nothing new: re-evaluate the last token for its logits
+      tokens.push_back(history.back());
+      history.pop_back();
+      fwd.kv_cache().set_n_past(int64_t(history.size()));
+    }
+  } else {
+    tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
+  if (tokens.empty()) throw Error("the prompt is empty (and the model adds no BOS token); give --prompt");
+  if (int64_t(history.size() + tokens.size()) + opts.n_predict > opts.n_ctx)
+    throw Error("session (" + std::to_string(history.size()) + " tokens) + prompt (" + std::to_string(tokens.size()) +
+                " tokens) + " + std::to_string(opts.n_predict) + " new tokens exceed --ctx " + std::to_string(opts.n_ctx));
+
   model::Sampler sampler({opts.temperature, opts.top_p, opts.sample_top_k, opts.seed});
   std::vector<float> logits(size_t(c.n_vocab));  // [n_vocab] of the last token
 
@@ -60,6 +88,7 @@ int run_run(const RunOptions& opts) {
     const size_t n = std::min(tokens.size() - i, size_t(opts.n_batch));
     fwd.eval(std::span<const int32_t>(tokens.data() + i, n), logits);
   }
+  history.insert(history.end(), tokens.begin(), tokens.end());
   const int64_t t_prefill = metrics::now_ns();
   const store::StoreCounters after_prefill = engine.counters();
   engine.reset_counters();
@@ -73,18 +102,26 @@ int run_run(const RunOptions& opts) {
     if (tok.is_eog(next)) break;
     std::fputs(tok.token_piece(next, false).c_str(), stdout);
     std::fflush(stdout);
-    if (i + 1 == opts.n_predict) break;  // no need to evaluate a token nobody samples from
+    // No need to evaluate a token nobody samples from, unless the session keeps it.
+    if (i + 1 == opts.n_predict && opts.session.empty()) break;
     const int64_t ts = metrics::now_ns();
     fwd.eval(std::span<const int32_t>(&next, 1), logits);
+    history.push_back(next);
     latency_ms.push_back(double(metrics::now_ns() - ts) * 1e-6);
     ++n_decoded;
   }
   const int64_t t_end = metrics::now_ns();
   std::fputs("\n", stdout);
+  if (!opts.session.empty()) {
+    const int64_t ts = metrics::now_ns();
+    kv::save_session(opts.session, fwd.kv_cache(), identity, history);
+    std::fprintf(stderr, "run: session %s saved: %zu tokens in %.4f s\n", opts.session.c_str(), history.size(),
+                 double(metrics::now_ns() - ts) * 1e-9);
+  }
   const double prefill_s = double(t_prefill - t0) * 1e-9;
   const double decode_s = double(t_end - t_prefill) * 1e-9;
   std::fprintf(stderr,
-               "\nrun: prompt %zu tokens, prefill %.2f tok/s (%.3f s), TTFT %.1f ms\n"
+               "\nrun: prompt %zu new tokens, prefill %.2f tok/s (%.3f s), TTFT %.1f ms\n"
                "run: decode %lld tokens, %.2f tok/s, per-token latency median %.2f ms (%d threads, isa %s)\n",
                tokens.size(), double(tokens.size()) / prefill_s, prefill_s, double(t_first - t0) * 1e-6,
                (long long)n_decoded, n_decoded ? double(n_decoded) / decode_s : 0.0, metrics::median(latency_ms),

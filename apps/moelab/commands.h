@@ -77,6 +77,24 @@ struct IobenchOptions {
 };
 int run_iobench(const IobenchOptions& opts);
 
+  std::string session;  // KV session file: loaded when it exists, saved at the end
+};
+int run_run(const RunOptions& opts);
+
+struct KvbenchOptions {
+  std::string model;
+  int64_t n_ctx = 2048, n_batch = 256;
+  int threads = 2;
+  std::string codecs = "f32,f16,q8_0,q4_0,tq3,tq3m,tq3/q4_0";
+  std::string text = "tests/fixtures/kvbench_text.txt";  // comma-separated files, repeated to --ctx tokens
+  std::string sessions = "128,2048,8192";  // session sizes timed (those <= --ctx)
+  std::string session_dir = "/tmp";
+  std::string markdown;  // append the tables to this file
+  bool no_accuracy = false;
+  bool exact = false;
+};
+int run_kvbench(const KvbenchOptions& opts);
+
 struct QuantizeOptions {
   std::string input, output, preset;
   std::string imatrix;  // llama.cpp imatrix GGUF (<tensor>.in_sum2 / .counts)

@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   run->add_option("--sample-top-k", run_opts.sample_top_k, "Sample among the k most likely tokens (0 = all)");
   run->add_option("--moe-top-k", run_opts.moe_top_k, "Experts per token (0 = the model's own K)");
   run->add_option("--seed", run_opts.seed, "Sampling seed");
-  run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec");
+  run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec: NAME or K/V (f32, f16, q8_0, q4_0, tq3, tq3m)");
+  run->add_option("--session", run_opts.session, "KV session file: continue from it if it exists, save at the end");
   run->add_flag("--exact", run_opts.exact, "Exact dot path (f32 activations) instead of 8-bit activations");
   run->add_option("--io", run_opts.io, "Expert I/O: resident, mmap, pread, direct, direct_mt<N>, uring<QD>");
   run->add_option("--layout", run_opts.layout, "Where experts are read from")->check(CLI::IsMember({"gguf", "packed"}));
@@ -87,6 +88,20 @@ int main(int argc, char** argv) {
   iobench->add_option("--raw-seconds", iob_opts.raw_seconds, "Seconds per raw measurement")->check(CLI::PositiveNumber);
   iobench->add_option("--strategies", iob_opts.strategies, "io strategies to measure (default: all kinds)");
   iobench->add_option("--markdown", iob_opts.markdown_path, "Also write the table as Markdown to this file");
+
+  moelab::cli::KvbenchOptions kvb_opts;
+  auto* kvbench = app.add_subcommand("kvbench", "KV codecs: bytes/token, logits cosine vs f32 KV, session save/load time");
+  kvbench->add_option("--model,-m", kvb_opts.model, "GGUF file")->required();
+  kvbench->add_option("--ctx", kvb_opts.n_ctx, "Context = teacher-forced tokens")->check(CLI::PositiveNumber);
+  kvbench->add_option("--batch", kvb_opts.n_batch, "Batch size")->check(CLI::PositiveNumber);
+  kvbench->add_option("--threads,-t", kvb_opts.threads, "Threads")->check(CLI::PositiveNumber);
+  kvbench->add_option("--codecs", kvb_opts.codecs, "Comma-separated kv codecs (NAME or K/V)");
+  kvbench->add_option("--text", kvb_opts.text, "Comma-separated text files, repeated to --ctx tokens");
+  kvbench->add_option("--sessions", kvb_opts.sessions, "Comma-separated session sizes to time (<= --ctx)");
+  kvbench->add_option("--session-dir", kvb_opts.session_dir, "Where the timed session file is written");
+  kvbench->add_option("--markdown", kvb_opts.markdown, "Append the tables to this file");
+  kvbench->add_flag("--no-accuracy", kvb_opts.no_accuracy, "Skip the teacher-forced accuracy run");
+  kvbench->add_flag("--exact", kvb_opts.exact, "Exact dot path (f32 activations)");
 
   moelab::cli::QuantizeOptions quant_opts;
   auto* quantize = app.add_subcommand("quantize", "Requantize a GGUF model with a mixed-precision recipe");
@@ -167,6 +182,8 @@ int main(int argc, char** argv) {
     if (*run) return moelab::cli::run_run(run_opts);
     if (*pack) return moelab::cli::run_pack(pack_opts);
     if (*iobench) return moelab::cli::run_iobench(iob_opts);
+
+    if (*kvbench) return moelab::cli::run_kvbench(kvb_opts);
     if (*codecs) return moelab::cli::run_codecs(codecs_opts);
     if (*gen) return moelab::cli::run_gen(gen_opts);
     if (*inspect) return moelab::cli::run_inspect(inspect_opts);

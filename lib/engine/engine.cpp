@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "core/error.h"
+#include "kv/kv_codec.h"
 #include "store/pack.h"
 #include "store/streaming_experts.h"
 
@@ -8,6 +9,7 @@ namespace moelab::engine {
 
 Engine::Engine(const EngineConfig& config) : config_(config) {
   const store::IoStrategy io = store::parse_io_strategy(config.io);
+  kv::parse_kv_codec(config.kv_codec);  // a bad setting fails before the model loads
   if (config.threads < 1) throw Error("engine: threads must be >= 1, got " + std::to_string(config.threads));
   model_ = model::Model::load(config.model);
   const model::Config& c = model_->config();

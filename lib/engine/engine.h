@@ -34,7 +34,7 @@ struct EngineConfig {
   bool drop_pages = true;          // buffered io: posix_fadvise(DONTNEED) after each read
   bool verify_checksums = false;   // layout=packed: check every blob's checksum as it is read
   int64_t top_k = 0;               // experts per token; 0 = the model's K
-  std::string kv_codec = "f16";
+  std::string kv_codec = "f16";    // NAME or K/V, e.g. "q8_0", "tq3/q4_0" (kv/kv_codec.h)
   int threads = 2;
   int64_t n_ctx = 2048, n_batch = 256;
   quant::DotPath path = quant::DotPath::quantized;

@@ -1,25 +1,55 @@
 #include "kv/kv_cache.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace moelab::kv {
 
-KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, const quant::Codec& k_codec,
-                 const quant::Codec& v_codec)
-    : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), k_codec_(&k_codec),
-      v_codec_(&v_codec), head_bytes_k_(k_codec.row_bytes(head_dim)), head_bytes_v_(v_codec.row_bytes(head_dim)) {
+KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec)
+    : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), spec_(parse_kv_codec(codec)) {
   if (n_layer <= 0 || n_ctx <= 0 || n_head_kv <= 0 || head_dim <= 0)
     throw Error("kv cache: invalid shape (layers " + std::to_string(n_layer) + ", ctx " + std::to_string(n_ctx) + ")");
-  k_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_k_);
-  v_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_v_);
+  k_codec_ = make_row_codec(spec_.k, Role::key, head_dim);
+  v_codec_ = make_row_codec(spec_.v, Role::value, head_dim);
+  k_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_k());
+  v_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_v());
+  k_centre_.assign(size_t(n_layer * n_head_kv * head_dim), 0.0f);
+  sink_k_.assign(size_t(n_layer * n_head_kv * head_dim), 0.0f);
+  centred_.resize(size_t(head_dim));
+}
+
+void KvCache::calibrate_keys(int64_t layer, const float* k, int64_t n) {
+  if (!k_codec_->centers_keys() || n < 2) return;
+  const int64_t kv_dim = n_head_kv_ * head_dim_;
+  float* c = &k_centre_[size_t(layer * kv_dim)];
+  for (int64_t i = 0; i < kv_dim; ++i) {
+    double sum = 0;
+    for (int64_t t = 1; t < n; ++t) sum += k[t * kv_dim + i];
+    c[i] = float(sum / double(n - 1));
+  }
+}
+
+void KvCache::set_n_past(int64_t n) {
+  if (n < 0 || n > n_ctx_)
+    throw Error("kv cache: n_past " + std::to_string(n) + " out of range [0, " + std::to_string(n_ctx_) + "]");
+  n_past_ = n;
 }
 
 void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) {
   if (pos < 0 || pos >= n_ctx_)
     throw Error("kv cache: position " + std::to_string(pos) + " is past the context size " + std::to_string(n_ctx_));
+  const bool centre = k_codec_->centers_keys();
   for (int64_t h = 0; h < n_head_kv_; ++h) {
-    k_codec_->encode(k + h * head_dim_, k_.data() + offset(layer, pos, h, head_bytes_k_), head_dim_, nullptr);
-    v_codec_->encode(v + h * head_dim_, v_.data() + offset(layer, pos, h, head_bytes_v_), head_dim_, nullptr);
+    const float* key = k + h * head_dim_;
+    if (centre && pos == 0) std::copy(key, key + head_dim_, &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]);
+    if (centre) {
+      const float* c = &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+      for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - c[i];
+      key = centred_.data();
+    }
+    k_codec_->encode(key, k_.data() + offset(layer, pos, h, head_bytes_k()));
+    v_codec_->encode(v + h * head_dim_, v_.data() + offset(layer, pos, h, head_bytes_v()));
   }
 }
 

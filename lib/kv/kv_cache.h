@@ -1,51 +1,92 @@
 // The attention KV cache: for each layer, keys and values of every past
-// position, each row stored in a codec of the registry (f32 or f16 here;
-// lib/kv grows compressed codecs). Rows are read back through the codec's own
-// kernels, so attention scores keys with `dot` and mixes values with `decode`.
+// position, each head's row stored in a KV row codec (kv_codec.h; keys and
+// values may use different ones). Attention reads the rows in place through
+// the codec's score / mix, so a compressed cache is never expanded.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "quant/codec.h"
+#include "kv/kv_codec.h"
 
 namespace moelab::kv {
 
 class KvCache {
  public:
-  // n_ctx positions of kv_dim values per layer. Codecs must accept rows of head_dim.
-  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, const quant::Codec& k_codec,
-          const quant::Codec& v_codec);
+  // n_ctx positions of n_head_kv rows of head_dim values per layer; `codec` is
+  // a kv_codec setting ("f16", "tq3/q4_0"; see kv_codec.h).
+  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec);
 
+  int64_t n_layer() const { return n_layer_; }
   int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_head_kv() const { return n_head_kv_; }
+  int64_t head_dim() const { return head_dim_; }
   int64_t n_past() const { return n_past_; }
-  void set_n_past(int64_t n) { n_past_ = n; }
-  const quant::Codec& k_codec() const { return *k_codec_; }
-  const quant::Codec& v_codec() const { return *v_codec_; }
-  size_t head_bytes_k() const { return head_bytes_k_; }
-  size_t head_bytes_v() const { return head_bytes_v_; }
-  size_t bytes() const { return k_.size() + v_.size(); }
+  void set_n_past(int64_t n);
+  const RowCodec& k_codec() const { return *k_codec_; }
+  const RowCodec& v_codec() const { return *v_codec_; }
+  const KvCodecSpec& spec() const { return spec_; }
+  size_t head_bytes_k() const { return k_codec_->row_bytes(); }
+  size_t head_bytes_v() const { return v_codec_->row_bytes(); }
+  size_t bytes() const { return k_.size() + v_.size(); }  // allocated, all n_ctx positions
+  // Keys + values of one position over all layers and heads.
+  size_t bytes_per_token() const {
+    return size_t(n_layer_ * n_head_kv_) * (head_bytes_k() + head_bytes_v());
+  }
+
+  // Key centres (codecs with centers_keys()): the mean key of each head over
+  // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
+  // atypical), fixed from then on so every key of a head shares it; zero when
+  // the first batch has one token. k: [n, n_head_kv * head_dim].
+  void calibrate_keys(int64_t layer, const float* k, int64_t n);
+  // [n_layer, n_head_kv, head_dim] (zeros unless calibrated); sessions carry it.
+  const std::vector<float>& key_centres() const { return k_centre_; }
+  std::vector<float>& key_centres() { return k_centre_; }
+
+  // Codecs with centers_keys() also keep position 0's keys exactly (f32, not
+  // centred): the first token is the attention sink that most heads attend
+  // to, so an error on its score moves every probability of the row. Fixed
+  // cost n_layer * n_head_kv * head_dim floats, whatever the context.
+  bool exact_sink() const { return k_codec_->centers_keys(); }
+  const float* sink_key(int64_t layer, int64_t h) const { return &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]; }
+  const float* key_centre(int64_t layer, int64_t h) const {
+    return &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+  }
+  std::vector<float>& sink_keys() { return sink_k_; }
+  const std::vector<float>& sink_keys() const { return sink_k_; }
 
   // Encodes one position's keys/values ([n_head_kv * head_dim] f32) into the cache.
   void store(int64_t layer, int64_t pos, const float* k, const float* v);
-  // Row of head h at position pos: head_dim values in the cache's codec.
+  // Row of head h at position pos; rows of one head are pos_stride_*() bytes apart.
   const uint8_t* k_head(int64_t layer, int64_t pos, int64_t h) const {
-    return k_.data() + offset(layer, pos, h, head_bytes_k_);
+    return k_.data() + offset(layer, pos, h, head_bytes_k());
   }
   const uint8_t* v_head(int64_t layer, int64_t pos, int64_t h) const {
-    return v_.data() + offset(layer, pos, h, head_bytes_v_);
+    return v_.data() + offset(layer, pos, h, head_bytes_v());
   }
+  size_t pos_stride_k() const { return size_t(n_head_kv_) * head_bytes_k(); }
+  size_t pos_stride_v() const { return size_t(n_head_kv_) * head_bytes_v(); }
+
+  // Positions [0, n) of one layer, all heads, contiguous (for sessions).
+  const uint8_t* k_layer(int64_t layer) const { return k_head(layer, 0, 0); }
+  const uint8_t* v_layer(int64_t layer) const { return v_head(layer, 0, 0); }
+  uint8_t* k_layer(int64_t layer) { return k_.data() + offset(layer, 0, 0, head_bytes_k()); }
+  uint8_t* v_layer(int64_t layer) { return v_.data() + offset(layer, 0, 0, head_bytes_v()); }
 
  private:
   size_t offset(int64_t layer, int64_t pos, int64_t h, size_t head_bytes) const {
     return ((size_t(layer) * size_t(n_ctx_) + size_t(pos)) * size_t(n_head_kv_) + size_t(h)) * head_bytes;
   }
   int64_t n_layer_, n_ctx_, n_head_kv_, head_dim_;
-  const quant::Codec* k_codec_;
-  const quant::Codec* v_codec_;
-  size_t head_bytes_k_, head_bytes_v_;
+  KvCodecSpec spec_;
+  std::unique_ptr<RowCodec> k_codec_, v_codec_;
   std::vector<uint8_t> k_, v_;  // [n_layer, n_ctx, n_head_kv, head_bytes]
+  std::vector<float> k_centre_;  // [n_layer, n_head_kv, head_dim]
+  std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
+  std::vector<float> centred_;   // [head_dim] scratch of store()
   int64_t n_past_ = 0;
 };
 

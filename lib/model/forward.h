@@ -21,7 +21,7 @@ struct ForwardOptions {
   int64_t n_batch = 512;         // most tokens per eval() call
   int64_t top_k = 0;             // experts per token; 0 = the model's own K
   quant::DotPath path = quant::DotPath::quantized;
-  std::string kv_codec = "f16";  // llama.cpp's default KV type
+  std::string kv_codec = "f16";  // llama.cpp's default KV type; "name" or "k/v" (kv/kv_codec.h)
 };
 
 // Observers see intermediate states; they never change results.
@@ -74,7 +74,8 @@ class Forward {
   std::vector<float> attn_;     // [n_batch, q_dim] attention output per head
   std::vector<float> proj_;     // [n_batch, n_embd] output projection / FFN output
   std::vector<float> scores_;   // [n_threads, n_ctx] attention scores per thread
-  std::vector<float> vrow_;     // [n_threads, head_dim] decoded value row per thread
+  std::vector<float> vrow_;     // [n_threads, v codec mix_floats] value mixing scratch per thread
+  std::vector<float> qprep_;    // [n_threads, k codec query_floats] prepared query per thread
   std::vector<float> qround_;   // [n_threads, head_dim] query rounded to f16 per thread
   std::vector<float> gate_, up_;// [n_batch, max(n_ff, top_k * n_ff_exp, n_ff_shexp)]
   std::vector<float> router_;   // [n_batch, n_expert] router logits -> probabilities

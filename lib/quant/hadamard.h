@@ -52,6 +52,18 @@ inline void fwht(float* x) {  // x: [kBlock]
       }
 }
 
+// The same transform on a power-of-two length n <= kBlock (stage order and
+// butterfly as above; lib/kv rotates head rows of 64 values with it).
+inline void fwht(float* x, int n) {
+  for (int h = 1; h < n; h *= 2)
+    for (int i = 0; i < n; i += 2 * h)
+      for (int j = i; j < i + h; ++j) {
+        const float a = x[j], b = x[j + h];
+        x[j] = a + b;
+        x[j + h] = a - b;
+      }
+}
+
 // y = R x. x, y: [kBlock], may alias.
 inline void rotate(const float* x, float* y) {
   for (int i = 0; i < kBlock; ++i) y[i] = negated(i) ? -x[i] : x[i];

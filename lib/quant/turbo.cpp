@@ -71,27 +71,29 @@ float code_value(uint8_t c, const float* levels) {
   return (c >> kMagBits) & 1 ? -m : m;
 }
 
-// Codes and the fp16 scale for one rotated block y.
+// Codes and the fp16 scale for one rotated block y of n <= kMaxRotated values
+// (kBlock for the weight codecs; a KV head row for lib/kv).
+constexpr int kMaxRotated = 512;
 template <int kLevels>
-void quantize_rotated(const float* y, const float* levels, uint8_t* codes, fp16_t& scale_out) {
+void quantize_rotated(const float* y, int n, const float* levels, uint8_t* codes, fp16_t& scale_out) {
   constexpr int kRounds = 8;
   double energy = 0.0;
-  for (int i = 0; i < kBlock; ++i) energy += double(y[i]) * y[i];
+  for (int i = 0; i < n; ++i) energy += double(y[i]) * y[i];
   if (!(energy > 0.0) || !std::isfinite(energy)) {
-    std::fill(codes, codes + kBlock, uint8_t(0));
+    std::fill(codes, codes + n, uint8_t(0));
     scale_out = f32_to_fp16(0.0f);
     return;
   }
-  uint8_t q[kBlock];
+  uint8_t q[kMaxRotated];
   double best = HUGE_VAL;
-  float s = float(std::sqrt(energy / kBlock));  // N(0, 1) codebook: start at the RMS
+  float s = float(std::sqrt(energy / n));  // N(0, 1) codebook: start at the RMS
   for (int round = 0; round < kRounds; ++round) {
     const fp16_t s16 = f32_to_fp16(s);
     const float stored = fp16_to_f32(s16);
     if (!(stored > 0.0f) || !std::isfinite(stored)) break;
     const float inv = 1.0f / stored;
     double err = 0.0, cy = 0.0, cc = 0.0;
-    for (int i = 0; i < kBlock; ++i) {
+    for (int i = 0; i < n; ++i) {
       q[i] = nearest_code<kLevels>(y[i] * inv, levels);
       const double c = code_value<kLevels>(q[i], levels);
       const double e = double(y[i]) - double(stored) * c;
@@ -102,21 +104,21 @@ void quantize_rotated(const float* y, const float* levels, uint8_t* codes, fp16_
     if (err < best) {
       best = err;
       scale_out = s16;
-      std::memcpy(codes, q, sizeof(q));
+      std::memcpy(codes, q, size_t(n));
     }
     const float next = float(cy / cc);  // least-squares scale for these codes
     if (f32_to_fp16(next) == s16) break;  // fixed point
     s = next;
   }
   if (best == HUGE_VAL) {  // scale out of fp16 range: keep the codes of the RMS start, saturate
-    for (int i = 0; i < kBlock; ++i) codes[i] = nearest_code<kLevels>(y[i] / s, levels);
+    for (int i = 0; i < n; ++i) codes[i] = nearest_code<kLevels>(y[i] / s, levels);
     scale_out = f32_to_fp16(s);
     return;
   }
   // The rounds may stop short of the fixed point; for the codes kept, the
   // least-squares scale is never worse, so store that.
   double cy = 0.0, cc = 0.0;
-  for (int i = 0; i < kBlock; ++i) {
+  for (int i = 0; i < n; ++i) {
     const double c = code_value<kLevels>(codes[i], levels);
     cy += c * y[i];
     cc += c * c;
@@ -124,7 +126,7 @@ void quantize_rotated(const float* y, const float* levels, uint8_t* codes, fp16_
   const fp16_t s16 = f32_to_fp16(float(cy / cc));
   const double stored = fp16_to_f32(s16);
   double err = 0.0;
-  for (int i = 0; i < kBlock; ++i) {
+  for (int i = 0; i < n; ++i) {
     const double e = double(y[i]) - stored * code_value<kLevels>(codes[i], levels);
     err += e * e;
   }
@@ -181,7 +183,7 @@ void encode_tq(const char* codec, const float* x, void* dst, int64_t n, const fl
   uint8_t q[kBlock];
   for (int64_t b = 0; b < n / kBlock; ++b) {
     hadamard::rotate(x + b * kBlock, y);
-    quantize_rotated<kLevels>(y, levels, q, blocks[b].scale);
+    quantize_rotated<kLevels>(y, kBlock, levels, q, blocks[b].scale);
     pack(q, blocks[b]);
   }
 }
@@ -216,6 +218,11 @@ float dot_tq(const char* codec, const void* w, const void* act, int64_t n, const
 }
 
 }  // namespace
+
+void tq3_quantize_rotated(const float* y, int64_t n, uint8_t* codes, fp16_t& scale) {
+  if (n <= 0 || n > kMaxRotated) throw Error("tq3: rotated row of " + std::to_string(n) + " values (1 .. 512 supported)");
+  quantize_rotated<4>(y, int(n), kTq3Levels, codes, scale);
+}
 
 void encode_tq3(const float* x, void* dst, int64_t n, const float*) {
   encode_tq<BlockTq3, 4>("tq3", x, dst, n, kTq3Levels, pack_tq3);

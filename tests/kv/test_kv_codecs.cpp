@@ -1,0 +1,176 @@
+// KV row codecs: the K/V setting's syntax, bytes per token, that the
+// compressed-domain score / mix agree with decoding, and that tq3's QJL term
+// makes q . k unbiased (where the MSE-only codes underestimate it).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "kv/kv_cache.h"
+#include "kv/kv_codec.h"
+
+namespace moelab::kv {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(KvCodecSpec, ParsesOneNameOrKeyValuePair) {
+  const KvCodecSpec one = parse_kv_codec("q8_0");
+  EXPECT_EQ(one.k, "q8_0");
+  EXPECT_EQ(one.v, "q8_0");
+  EXPECT_EQ(one.canonical(), "q8_0");
+  const KvCodecSpec two = parse_kv_codec("tq3/q4_0");
+  EXPECT_EQ(two.k, "tq3");
+  EXPECT_EQ(two.v, "q4_0");
+  EXPECT_EQ(two.canonical(), "tq3/q4_0");
+  EXPECT_EQ(parse_kv_codec("f16/f16").canonical(), "f16");
+}
+
+TEST(KvCodecSpec, RejectsBadSettingsWithTheSyntax) {
+  for (const char* bad : {"", "/", "q8_0/", "/q8_0", "q8_0/q4_0/f16", "q4_k", "tq3/zz", "F16"}) {
+    const std::string e = error_of([&] { parse_kv_codec(bad); });
+    EXPECT_NE(e.find("kv_codec"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("K/V"), std::string::npos) << bad << ": " << e;
+  }
+  EXPECT_NE(error_of([] { parse_kv_codec("tq3/zz"); }).find("unknown codec \"zz\""), std::string::npos);
+  // head_dim the codec cannot store
+  EXPECT_NE(error_of([] { make_row_codec("q4_0", Role::key, 48); }).find("head_dim 48"), std::string::npos);
+  EXPECT_NE(error_of([] { make_row_codec("tq3", Role::key, 96); }).find("head_dim 96"), std::string::npos);
+}
+
+// Bytes per row of 64 values, counted from the layouts: codes + scales + norms + sketch.
+TEST(KvCodec, BytesPerTokenPerCodec) {
+  struct Case {
+    const char* spec;
+    size_t k, v;
+  } cases[] = {{"f32", 256, 256}, {"f16", 128, 128}, {"q8_0", 68, 68}, {"q4_0", 36, 36},
+               // tq3 keys: 24 code bytes + fp16 scale + fp16 residual norm + 8 sketch bytes; values: codes + scale
+               {"tq3", 36, 26}, {"tq3m", 26, 26}, {"tq3/q4_0", 36, 36}};
+  // SmolLM2-135M's shape: 30 layers, 3 KV heads of 64.
+  const size_t f16 = KvCache(30, 4, 3, 64, "f16").bytes_per_token();
+  EXPECT_EQ(f16, size_t(30 * 3 * 256));
+  for (const Case& c : cases) {
+    KvCache cache(30, 4, 3, 64, c.spec);
+    EXPECT_EQ(cache.head_bytes_k(), c.k) << c.spec;
+    EXPECT_EQ(cache.head_bytes_v(), c.v) << c.spec;
+    EXPECT_EQ(cache.bytes_per_token(), size_t(30 * 3) * (c.k + c.v)) << c.spec;
+    EXPECT_EQ(cache.bytes(), 4 * cache.bytes_per_token()) << c.spec;
+  }
+  EXPECT_GE(double(f16) / double(KvCache(30, 4, 3, 64, "tq3").bytes_per_token()), 3.8);
+  EXPECT_GE(double(f16) / double(KvCache(30, 4, 3, 64, "q4_0").bytes_per_token()), 3.5);
+  // head_dim 128 (Qwen3, OLMoE): same ratios
+  EXPECT_GE(double(KvCache(2, 4, 4, 128, "f16").bytes_per_token()) / double(KvCache(2, 4, 4, 128, "tq3").bytes_per_token()),
+            3.8);
+}
+
+std::vector<float> gaussian(std::mt19937_64& rng, int64_t n, float sigma = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, sigma);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = nd(rng);
+  return v;
+}
+
+// score() on the compressed row equals the dot product of the decoded row, and
+// mix() equals the weighted sum of decoded rows: the fast paths compute what the format means.
+TEST(KvCodec, ScoreAndMixMatchDecodedRows) {
+  std::mt19937_64 rng(5);
+  for (int64_t hd : {64, 128, 256})
+    for (const char* name : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m"})
+      for (Role role : {Role::key, Role::value}) {
+        const auto codec = make_row_codec(name, role, hd);
+        const int64_t n = 7;
+        std::vector<uint8_t> rows(size_t(n) * codec->row_bytes());
+        std::vector<std::vector<float>> decoded;
+        for (int64_t j = 0; j < n; ++j) {
+          auto x = gaussian(rng, hd);
+          x[size_t(j)] *= 20.0f;  // an outlier channel
+          codec->encode(x.data(), rows.data() + size_t(j) * codec->row_bytes());
+          decoded.emplace_back(size_t(hd));
+          codec->decode(rows.data() + size_t(j) * codec->row_bytes(), decoded.back().data());
+          double err = 0, ref = 0;
+          for (int64_t i = 0; i < hd; ++i) {
+            err += std::pow(decoded.back()[size_t(i)] - x[size_t(i)], 2);
+            ref += double(x[size_t(i)]) * x[size_t(i)];
+          }
+          EXPECT_LT(err / ref, 0.25) << name << " hd " << hd;  // decodes to roughly x (tq3 keys carry QJL noise)
+        }
+        const auto q = gaussian(rng, hd);
+        std::vector<float> prepared(codec->query_floats()), scores(static_cast<size_t>(n));
+        codec->prepare_query(q.data(), prepared.data());
+        codec->score(rows.data(), codec->row_bytes(), n, prepared.data(), scores.data());
+        const bool float_query = std::string(name) == "f32" || std::string(name) == "f16" || name[0] == 't';
+        for (int64_t j = 0; j < n; ++j) {
+          double ref = 0, mag = 0;
+          for (int64_t i = 0; i < hd; ++i) {
+            ref += double(decoded[size_t(j)][size_t(i)]) * q[size_t(i)];
+            mag += std::fabs(double(decoded[size_t(j)][size_t(i)]) * q[size_t(i)]);
+          }
+          // q8_0/q4_0 score against the query rounded to q8_0 (as llama.cpp does): a little looser.
+          EXPECT_NEAR(scores[size_t(j)], ref, (float_query ? 1e-4 : 1e-2) * mag) << name << " hd " << hd;
+        }
+        if (role == Role::key) continue;  // mixing is for value rows (tq3 keys mix without their sketch)
+        std::vector<float> w = {0.1f, 0.3f, 0.05f, 0.2f, 0.15f, 0.1f, 0.1f}, out(static_cast<size_t>(hd)),
+                           scratch(codec->mix_floats());
+        codec->mix(rows.data(), codec->row_bytes(), n, w.data(), scratch.data(), out.data());
+        for (int64_t i = 0; i < hd; ++i) {
+          double ref = 0;
+          for (int64_t j = 0; j < n; ++j) ref += double(w[size_t(j)]) * decoded[size_t(j)][size_t(i)];
+          EXPECT_NEAR(out[size_t(i)], ref, 1e-4 * (1 + std::fabs(ref))) << name << " hd " << hd;
+        }
+      }
+}
+
+// TurboQuant's claim for the QJL residual sketch: the score estimator is
+// unbiased. Keys and queries correlated as in attention (q = k + noise): the
+// MSE codes alone shrink q . k by about |r|^2 (biased low); tq3's mean error is
+// near 0 relative to its spread.
+TEST(KvCodec, Tq3ScoreIsUnbiasedAndMseCodesAreNot) {
+  std::mt19937_64 rng(11);
+  for (int64_t hd : {64, 128}) {
+    const auto tq3 = make_row_codec("tq3", Role::key, hd);
+    const auto tq3m = make_row_codec("tq3m", Role::key, hd);
+    std::vector<uint8_t> row(tq3->row_bytes()), row_m(tq3m->row_bytes());
+    std::vector<float> prepared(tq3->query_floats()), prepared_m(tq3m->query_floats());
+    const int n = 12000;
+    double sum = 0, sum2 = 0, sum_m = 0, sum2_m = 0;
+    for (int i = 0; i < n; ++i) {
+      auto k = gaussian(rng, hd);
+      const auto noise = gaussian(rng, hd);
+      std::vector<float> q(static_cast<size_t>(hd));
+      double exact = 0;
+      for (int64_t d = 0; d < hd; ++d) {
+        q[size_t(d)] = k[size_t(d)] + noise[size_t(d)];
+        exact += double(q[size_t(d)]) * k[size_t(d)];
+      }
+      float s, s_m;
+      tq3->encode(k.data(), row.data());
+      tq3->prepare_query(q.data(), prepared.data());
+      tq3->score(row.data(), row.size(), 1, prepared.data(), &s);
+      tq3m->encode(k.data(), row_m.data());
+      tq3m->prepare_query(q.data(), prepared_m.data());
+      tq3m->score(row_m.data(), row_m.size(), 1, prepared_m.data(), &s_m);
+      sum += s - exact;
+      sum2 += (s - exact) * (s - exact);
+      sum_m += s_m - exact;
+      sum2_m += (s_m - exact) * (s_m - exact);
+    }
+    const double mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
+    const double mean_m = sum_m / n, sd_m = std::sqrt(sum2_m / n - mean_m * mean_m);
+    // 12000 samples: the standard error of the mean is sd / 110, so 0.05 sd is > 5 standard errors.
+    EXPECT_LT(std::fabs(mean), 0.05 * sd) << "hd " << hd << " mean " << mean << " sd " << sd;
+    EXPECT_LT(mean_m, -0.5 * sd_m) << "hd " << hd << " mean " << mean_m << " sd " << sd_m;
+    // The relative error stays small: |q . k| is about hd here.
+    EXPECT_LT(sd, 0.1 * double(hd)) << "hd " << hd;
+  }
+}
+
+}  // namespace
+}  // namespace moelab::kv
