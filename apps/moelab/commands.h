@@ -55,6 +55,7 @@ struct RunOptions {
   double budget_mb = 0;
   int spec_depth = 0, spec_width = 0;
   bool spec_pre_attention = false, keep_pages = false, verify = false;
+  std::string session;  // KV session file: loaded when it exists, saved at the end
 };
 int run_run(const RunOptions& opts);
 
@@ -76,10 +77,6 @@ struct IobenchOptions {
   std::string markdown_path;
 };
 int run_iobench(const IobenchOptions& opts);
-
-  std::string session;  // KV session file: loaded when it exists, saved at the end
-};
-int run_run(const RunOptions& opts);
 
 struct KvbenchOptions {
   std::string model;
