@@ -114,7 +114,7 @@ PlotOutcome draw_plot(const fs::path& results, const PlotSpec& plot, const fs::p
   for (const auto& [k, v] : plot.where) title += "  [" + k + "=" + v + "]";
   g << "set title " << gp_quoted(title) << "\n";
   g << "set xlabel " << gp_quoted(label_of(plot.x)) << "\nset ylabel " << gp_quoted(label_of(plot.y)) << "\n";
-  g << "set grid ytics\nset key outside right top\nset yrange [0:*]\n";
+  g << "set grid ytics\nset yrange [0:*]\n" << (bc < 0 ? "set key off\n" : "set key outside right top\n");
   g << "set label 1 " << gp_quoted("median of repeats; bars: min..max") << " at graph 0, graph -0.1 font ',9'\n";
   g << "set bmargin 6\n";
   const double n_series = double(series.size());
