@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <thread>
@@ -34,6 +35,13 @@ struct AlignedBuffer {
   }
   std::unique_ptr<uint8_t, decltype(&std::free)> data;
 };
+
+// The 1-minute load average (other work on the machine skews every rate), or "?".
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  return (in >> one) ? one : std::string("?");
+}
 
 std::string today() {
   const std::time_t t = std::time(nullptr);
@@ -117,7 +125,9 @@ HardwareProfile calibrate(const CalibrateOptions& opts) {
   HardwareProfile hw;
   hw.id = opts.id;
   hw.name = "this machine (" + std::to_string(n_threads) + " threads)";
-  hw.notes = "Measured by moelab calibrate on " + today() + "; scratch file in " + opts.scratch_dir.string() + ". " +
+  hw.notes = "Measured by moelab calibrate on " + today() + " with " + std::to_string(n_threads) +
+             " threads; scratch file in " + opts.scratch_dir.string() + "; 1-minute load average at the start " +
+             load_average() + " on " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads. " +
              opts.note;
   const double ram_bytes = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
   hw.ram_gb = {ram_bytes / 1e9, "sysconf(_SC_PHYS_PAGES) x page size, " + measured};

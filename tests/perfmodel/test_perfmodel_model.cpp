@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../common/paths.h"
+#include "core/error.h"
 #include "model/preset.h"
 #include "perfmodel/hardware.h"
 #include "perfmodel/model.h"
@@ -233,6 +234,29 @@ TEST(PerfmodelModel, MmapFaultsAreSlowerThanExpertSizedReads) {
   sc.io = IoMode::mmap;
   const Prediction mmap = predict(hw, s, sc);
   EXPECT_GT(mmap.io_s, pread.io_s);
+}
+
+TEST(PerfmodelModel, RecordedTraceDrivesTheHitRateAndMustMatchTheShape) {
+  const HardwareProfile hw = tiny();
+  const RoutingTrace trace = load_routing_trace(test::fixture_dir("perfmodel") / "trace_good.json");
+  ModelShape s;
+  s.name = "toy";
+  s.n_layer = s.n_moe_layers = 2;
+  s.n_expert = 4;
+  s.n_expert_used = 2;
+  s.expert_params = 1e6;
+  s.resident_params_per_token = s.resident_params_total = 1e6;
+  Scenario sc;
+  sc.io = IoMode::direct;
+  sc.page_cache = false;
+  sc.expert_cache_bytes = 3 * 1e6 * 4.5 / 8;  // three experts
+  sc.trace = &trace;
+  const Prediction p = predict(hw, s, sc);
+  EXPECT_EQ(p.cache_experts, 3);
+  // The model's warm-up is clamped to half the trace (1 of 3 tokens here).
+  EXPECT_DOUBLE_EQ(p.hit_rate, lru_hit_rate(trace, 3, 1));
+  s.n_expert = 8;
+  EXPECT_THROW(predict(hw, s, sc), Error);
 }
 
 TEST(PerfmodelReproduce, FixtureFileGivesOnePredictionPerRowAndAShare) {
