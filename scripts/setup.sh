@@ -14,6 +14,7 @@ debian_packages=(
   libeigen3-dev nlohmann-json3-dev libhdf5-dev libboost-iostreams-dev libboost-filesystem-dev
   libgnuplot-iostream-dev gnuplot-nox hdf5-tools libbenchmark-dev libgtest-dev liburing-dev libcli11-dev libhwy-dev
   clang libclang-rt-14-dev clang-format python3-venv python3-pip
+  slurm-wlm munge  # only for `moelab slurm` and its test (scripts/slurm-local.sh)
 )
 missing=()
 for p in "${debian_packages[@]}"; do

@@ -149,4 +149,15 @@ struct ReproduceOptions {
 };
 int run_reproduce(const ReproduceOptions& opts);
 
+struct SlurmOptions {
+  std::string spec;
+  int tasks = 0;
+  std::string partition, time, mem;
+  int cpus = 0;
+  std::string results_dir = "results";
+  std::vector<int> only;  // resubmit these task indices (their shards resume)
+  bool dry_run = false;
+};
+int run_slurm(const SlurmOptions& opts);
+
 }  // namespace moelab::cli

@@ -169,8 +169,21 @@ int main(int argc, char** argv) {
   reproduce->add_option("--hardware-dir", rep_opts.hardware_dir, "Hardware profiles (default datasets/hardware)");
   reproduce->add_option("--trace", rep_opts.trace, "Recorded routing trace (JSON) for rows of matching shape");
 
+  moelab::cli::SlurmOptions slurm_opts;
+  auto* slurm = app.add_subcommand("slurm", "Run a spec as a Slurm job array (one shard per task) plus a dependent merge job");
+  slurm->add_option("spec", slurm_opts.spec, "Experiment spec (JSON)")->required();
+  slurm->add_option("--tasks", slurm_opts.tasks, "Array tasks (shards); 1 .. number of points")->required();
+  slurm->add_option("--partition", slurm_opts.partition, "sbatch --partition");
+  slurm->add_option("--time", slurm_opts.time, "sbatch --time per task (e.g. 01:00:00)");
+  slurm->add_option("--mem", slurm_opts.mem, "sbatch --mem per task (e.g. 8G)");
+  slurm->add_option("--cpus", slurm_opts.cpus, "sbatch --cpus-per-task")->check(CLI::NonNegativeNumber);
+  slurm->add_option("--results-dir", slurm_opts.results_dir, "Folder for shards and the merged <spec>.h5 (shared by all nodes)");
+  slurm->add_option("--only", slurm_opts.only, "Resubmit only these task indices (they resume their shards), plus a new merge job");
+  slurm->add_flag("--dry-run", slurm_opts.dry_run, "Print the batch scripts; submit nothing");
+
   try {
     app.parse(argc, argv);
+    if (*slurm) return moelab::cli::run_slurm(slurm_opts);
     if (*regress) return moelab::cli::run_regress(regress_opts);
     for (int i = 0; i < argc; ++i) sweep_opts.command_line += (i ? " " : "") + std::string(argv[i]);
     if (*sweep) return moelab::cli::run_sweep_command(sweep_opts);

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "experiment/sweep.h"
 
 #include <fcntl.h>
@@ -232,6 +233,9 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
                    {"raw_disk_method", disk.method},
                    {"model", shape.source_label},
                    {"planned_runs", n_runs}};
+    // Under Slurm (`moelab slurm`), the job, array task and node that ran this shard.
+    for (const char* var : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME"})
+      if (const char* v = std::getenv(var)) attrs[std::string("slurm_") + (var + 6)] = std::string(v);
     const int run = file.add_run(attrs);
 
     ThreadPool gen_pool(std::max(1, int(std::thread::hardware_concurrency())));
