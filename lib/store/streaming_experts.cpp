@@ -45,19 +45,20 @@ StreamingExperts::StreamingExperts(const model::Model& model, ExpertLayout layou
   waits_.reserve(cache_.n_slots());
   ops_.reserve(cache_.n_slots() * 3);
   spec_.resize(size_t(options.spec_depth + 1));
+  // The background reader serves speculation and prefill read-ahead.
+  prefetch_io_ = make_io_backend(options.io, layout_.path(), options.drop_pages);
+  queue_.reserve(size_t(c.n_layer * c.n_expert));
+  taken_.reserve(size_t(c.n_layer * c.n_expert));
+  bg_slots_.reserve(cache_.n_slots());
+  bg_ops_.reserve(cache_.n_slots() * 3);
+  thread_ = std::thread([this] { prefetch_loop(); });
   if (wants_hidden()) {
-    prefetch_io_ = make_io_backend(options.io, layout_.path(), options.drop_pages);
     xn_.resize(size_t(c.n_embd));
     logits_.resize(size_t(c.n_expert));
     const size_t n_pred = size_t(options.spec_depth + 1) * size_t(c.n_layer);
     predicted_.resize(n_pred);
     for (auto& p : predicted_) p.reserve(size_t(c.n_expert));
     predicted_valid_.assign(n_pred, 0);
-    queue_.reserve(size_t(c.n_layer * c.n_expert));
-    taken_.reserve(size_t(c.n_layer * c.n_expert));
-    bg_slots_.reserve(cache_.n_slots());
-    bg_ops_.reserve(cache_.n_slots() * 3);
-    thread_ = std::thread([this] { prefetch_loop(); });
   }
 }
 
