@@ -240,6 +240,7 @@ void StreamingExperts::prefetch_loop() {
     lock.unlock();
     if (bg_slots_.empty()) continue;
     bool ok = true;
+    const int64_t r0 = metrics::now_ns();
     try {
       read_slots(*prefetch_io_, bg_slots_, true);
     } catch (const Error& e) {
@@ -248,6 +249,7 @@ void StreamingExperts::prefetch_loop() {
       prefetch_error_ = e.what();
     }
     lock.lock();
+    prefetch_read_ns_ += metrics::now_ns() - r0;
     for (int s : bg_slots_) {
       if (ok) cache_.slot(s).state = ExpertCache::State::ready;
       else if (cache_.slot(s).pins == 0) cache_.drop(s);
@@ -301,6 +303,7 @@ StoreCounters StreamingExperts::counters() const {
   c.cache_misses = misses_count_;
   c.io_wait_ns = io_wait_ns_;
   c.read_ns = read_ns_;
+  c.prefetch_read_ns = prefetch_read_ns_;
   c.cache_bytes = cache_.ready_slots() * cache_.slot_bytes();
   c.cache_budget_bytes = uint64_t(cache_.n_slots()) * cache_.slot_bytes();
   c.prefetch_reads = prefetch_reads_.load();
@@ -317,7 +320,7 @@ void StreamingExperts::reset_counters() {
   prefetch_reads_ = 0;
   prefetch_bytes_ = 0;
   hits_ = misses_count_ = 0;
-  io_wait_ns_ = read_ns_ = 0;
+  io_wait_ns_ = read_ns_ = prefetch_read_ns_ = 0;
   for (SpecCounters& s : spec_) s = {};
 }
 

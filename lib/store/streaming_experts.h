@@ -97,7 +97,7 @@ class StreamingExperts final : public model::ExpertSource {
   // Counters (under mu_ unless atomic).
   std::atomic<uint64_t> bytes_read_{0}, reads_{0}, prefetch_reads_{0}, prefetch_bytes_{0};
   uint64_t hits_ = 0, misses_count_ = 0;
-  int64_t io_wait_ns_ = 0, read_ns_ = 0;
+  int64_t io_wait_ns_ = 0, read_ns_ = 0, prefetch_read_ns_ = 0;
   std::vector<SpecCounters> spec_;  // [spec_depth + 1]: index 0 = pre-attention
   std::string prefetch_error_;
 };
