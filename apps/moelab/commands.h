@@ -74,6 +74,8 @@ struct IobenchOptions {
   int raw_threads = 8;
   double raw_seconds = 2.0;
   std::vector<std::string> strategies;
+  std::string spec_io = "uring<32>";  // strategy of the speculation rows
+  std::vector<int> spec_depths{0, 1, 2};  // speculation rows (cache lru; 0 = no speculation); empty = none
   std::string markdown_path;
 };
 int run_iobench(const IobenchOptions& opts);

@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
   iobench->add_option("--raw-threads", iob_opts.raw_threads, "Readers for the parallel raw measurement")->check(CLI::PositiveNumber);
   iobench->add_option("--raw-seconds", iob_opts.raw_seconds, "Seconds per raw measurement")->check(CLI::PositiveNumber);
   iobench->add_option("--strategies", iob_opts.strategies, "io strategies to measure (default: all kinds)");
+  iobench->add_option("--spec-io", iob_opts.spec_io, "io strategy of the speculation rows");
+  iobench->add_option("--spec-depths", iob_opts.spec_depths, "Speculation depths to measure (cache lru)");
   iobench->add_option("--markdown", iob_opts.markdown_path, "Also write the table as Markdown to this file");
 
   moelab::cli::KvbenchOptions kvb_opts;

@@ -337,6 +337,7 @@ void Forward::ffn_moe(int layer, int64_t n) {
     uniq_.assign(sel_ids_.begin(), sel_ids_.begin() + n * top_k_);
     std::sort(uniq_.begin(), uniq_.end());
     uniq_.erase(std::unique(uniq_.begin(), uniq_.end()), uniq_.end());
+    experts_.prefetch(layer, uniq_);  // a streaming source reads ahead while earlier chunks compute
     const size_t chunk = std::min(uniq_.size(), experts_.max_acquire());
     thread_local std::vector<int64_t> rows;     // tokens routed to the current expert
     thread_local std::vector<float> weights;  // their router weights

@@ -27,6 +27,7 @@ struct StoreCounters {
   uint64_t prefetch_reads = 0;  // of `reads`, issued by speculation (background)
   uint64_t prefetch_bytes = 0;  // of `bytes_read`, read by speculation
   int64_t read_ns = 0;          // time the forward pass's own reads took (io_wait_ns minus waits on prefetches)
+  int64_t prefetch_read_ns = 0; // time the background reader spent reading (overlaps compute)
   uint64_t cache_budget_bytes = 0;  // the slab: slots x slot bytes (<= ram_budget_mb)
 
   double hit_rate() const {

@@ -339,7 +339,9 @@ class UringBackend final : public IoBackend {
 }  // namespace
 
 std::unique_ptr<IoBackend> make_io_backend(const IoStrategy& io, const std::filesystem::path& path, bool drop_pages) {
-  constexpr uint64_t kChunk = 512 * 1024;  // several readers / queue slots per expert blob
+  // Pieces of one expert go to several readers / queue slots; 1 MiB keeps
+  // N x 1 MiB in flight, enough to saturate an NVMe-class device.
+  constexpr uint64_t kChunk = 1024 * 1024;
   switch (io.kind) {
     case IoKind::resident: break;
     case IoKind::mmap: return std::make_unique<MmapBackend>(path, drop_pages);

@@ -45,19 +45,20 @@ StreamingExperts::StreamingExperts(const model::Model& model, ExpertLayout layou
   waits_.reserve(cache_.n_slots());
   ops_.reserve(cache_.n_slots() * 3);
   spec_.resize(size_t(options.spec_depth + 1));
+  // The background reader serves speculation and prefill read-ahead.
+  prefetch_io_ = make_io_backend(options.io, layout_.path(), options.drop_pages);
+  queue_.reserve(size_t(c.n_layer * c.n_expert));
+  taken_.reserve(size_t(c.n_layer * c.n_expert));
+  bg_slots_.reserve(cache_.n_slots());
+  bg_ops_.reserve(cache_.n_slots() * 3);
+  thread_ = std::thread([this] { prefetch_loop(); });
   if (wants_hidden()) {
-    prefetch_io_ = make_io_backend(options.io, layout_.path(), options.drop_pages);
     xn_.resize(size_t(c.n_embd));
     logits_.resize(size_t(c.n_expert));
     const size_t n_pred = size_t(options.spec_depth + 1) * size_t(c.n_layer);
     predicted_.resize(n_pred);
     for (auto& p : predicted_) p.reserve(size_t(c.n_expert));
     predicted_valid_.assign(n_pred, 0);
-    queue_.reserve(size_t(c.n_layer * c.n_expert));
-    taken_.reserve(size_t(c.n_layer * c.n_expert));
-    bg_slots_.reserve(cache_.n_slots());
-    bg_ops_.reserve(cache_.n_slots() * 3);
-    thread_ = std::thread([this] { prefetch_loop(); });
   }
 }
 
@@ -239,6 +240,7 @@ void StreamingExperts::prefetch_loop() {
     lock.unlock();
     if (bg_slots_.empty()) continue;
     bool ok = true;
+    const int64_t r0 = metrics::now_ns();
     try {
       read_slots(*prefetch_io_, bg_slots_, true);
     } catch (const Error& e) {
@@ -247,6 +249,7 @@ void StreamingExperts::prefetch_loop() {
       prefetch_error_ = e.what();
     }
     lock.lock();
+    prefetch_read_ns_ += metrics::now_ns() - r0;
     for (int s : bg_slots_) {
       if (ok) cache_.slot(s).state = ExpertCache::State::ready;
       else if (cache_.slot(s).pins == 0) cache_.drop(s);
@@ -300,6 +303,7 @@ StoreCounters StreamingExperts::counters() const {
   c.cache_misses = misses_count_;
   c.io_wait_ns = io_wait_ns_;
   c.read_ns = read_ns_;
+  c.prefetch_read_ns = prefetch_read_ns_;
   c.cache_bytes = cache_.ready_slots() * cache_.slot_bytes();
   c.cache_budget_bytes = uint64_t(cache_.n_slots()) * cache_.slot_bytes();
   c.prefetch_reads = prefetch_reads_.load();
@@ -316,7 +320,7 @@ void StreamingExperts::reset_counters() {
   prefetch_reads_ = 0;
   prefetch_bytes_ = 0;
   hits_ = misses_count_ = 0;
-  io_wait_ns_ = read_ns_ = 0;
+  io_wait_ns_ = read_ns_ = prefetch_read_ns_ = 0;
   for (SpecCounters& s : spec_) s = {};
 }
 

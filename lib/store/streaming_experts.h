@@ -6,6 +6,7 @@
 // forward pass the same bytes, so logits never depend on these settings.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -44,7 +45,9 @@ class StreamingExperts final : public model::ExpertSource {
   void acquire(int layer, std::span<const int32_t> ids, std::span<model::ExpertWeights> out) override;
   void release(int layer) override;
   void prefetch(int layer, std::span<const int32_t> ids) override;
-  size_t max_acquire() const override { return cache_.n_slots(); }
+  // Prefill asks for half the slots at a time, so the background reader can
+  // bring the next experts while the forward pass computes on these.
+  size_t max_acquire() const override { return std::max<size_t>(size_t(top_k_), cache_.n_slots() / 2); }
   bool wants_hidden() const override { return options_.spec_depth > 0 || options_.spec_pre_attention; }
   void on_hidden(int layer, bool before_attention, std::span<const float> x) override;
 
@@ -94,7 +97,7 @@ class StreamingExperts final : public model::ExpertSource {
   // Counters (under mu_ unless atomic).
   std::atomic<uint64_t> bytes_read_{0}, reads_{0}, prefetch_reads_{0}, prefetch_bytes_{0};
   uint64_t hits_ = 0, misses_count_ = 0;
-  int64_t io_wait_ns_ = 0, read_ns_ = 0;
+  int64_t io_wait_ns_ = 0, read_ns_ = 0, prefetch_read_ns_ = 0;
   std::vector<SpecCounters> spec_;  // [spec_depth + 1]: index 0 = pre-attention
   std::string prefetch_error_;
 };
