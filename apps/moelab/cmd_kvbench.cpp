@@ -90,12 +90,13 @@ int run_kvbench(const KvbenchOptions& opts) {
   std::vector<std::unique_ptr<model::Forward>> fwds;
   for (const auto& name : codecs) fwds.push_back(make(name));
 
+  std::vector<double> seconds(codecs.size(), 0);  // teacher-forced time per codec (all --ctx tokens)
   if (!opts.no_accuracy) {
     // Teacher-forced in lockstep: every codec sees the same batches as the f32 reference.
     auto ref = make("f32");
     const int64_t nb = opts.n_batch;
     std::vector<float> ref_logits(size_t(nb) * V), logits(size_t(nb) * V);
-    std::vector<double> cos_sum(codecs.size(), 0), top1(codecs.size(), 0), seconds(codecs.size(), 0);
+    std::vector<double> cos_sum(codecs.size(), 0), top1(codecs.size(), 0);
     const int64_t t_start = metrics::now_ns();
     for (int64_t i = 0; i < int64_t(tokens.size()); i += nb) {
       const int64_t n = std::min<int64_t>(nb, int64_t(tokens.size()) - i);
@@ -138,14 +139,22 @@ int run_kvbench(const KvbenchOptions& opts) {
     const std::filesystem::path file = std::filesystem::path(opts.session_dir) / "kvbench.kvs";
     for (size_t k = 0; k < codecs.size(); ++k) {
       model::Forward& f = *fwds[k];
-      for (int64_t n : sizes) {
-        f.reset();
-        const int64_t t0 = metrics::now_ns();
-        for (int64_t i = 0; i < n; i += opts.n_batch) {
-          const int64_t b = std::min(opts.n_batch, n - i);
-          f.eval(std::span<const int32_t>(tokens.data() + i, size_t(b)), last);
+      // Largest first: a session of all --ctx tokens reuses the accuracy run's
+      // state, and its reprocess time is that run's (all-position logits
+      // included, so a slight overestimate; marked *).
+      for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+        const int64_t n = *it;
+        const bool reuse = !opts.no_accuracy && n == opts.n_ctx && f.n_past() == n;
+        int64_t t0 = metrics::now_ns();
+        if (!reuse) {
+          f.reset();
+          for (int64_t i = 0; i < n; i += opts.n_batch) {
+            const int64_t b = std::min(opts.n_batch, n - i);
+            f.eval(std::span<const int32_t>(tokens.data() + i, size_t(b)), last);
+          }
         }
         const int64_t t1 = metrics::now_ns();
+        if (reuse) t0 = t1 - int64_t(seconds[k] * 1e9);
         kv::save_session(file, f.kv_cache(), identity, std::span<const int32_t>(tokens.data(), size_t(n)));
         const int64_t t2 = metrics::now_ns();
         f.reset();
@@ -156,8 +165,8 @@ int run_kvbench(const KvbenchOptions& opts) {
         const int64_t t4 = metrics::now_ns();
         kv::load_session(file, f.kv_cache(), identity);
         const int64_t t5 = metrics::now_ns();
-        std::snprintf(line, sizeof(line), "| %s | %lld | %.2f | %.3f | %.4f | %.4f | %.4f |\n", codecs[k].c_str(),
-                      (long long)n, double(std::filesystem::file_size(file)) / 1e6, double(t1 - t0) * 1e-9,
+        std::snprintf(line, sizeof(line), "| %s | %lld | %.2f | %.3f%s | %.4f | %.4f | %.4f |\n", codecs[k].c_str(),
+                      (long long)n, double(std::filesystem::file_size(file)) / 1e6, double(t1 - t0) * 1e-9, reuse ? "*" : "",
                       double(t2 - t1) * 1e-9, double(t3 - t2) * 1e-9, double(t5 - t4) * 1e-9);
         md += line;
         std::fprintf(stderr, "kvbench: session %s %lld tokens done\n", codecs[k].c_str(), (long long)n);

@@ -112,6 +112,7 @@ int run_run(const RunOptions& opts) {
   }
   const int64_t t_end = metrics::now_ns();
   std::fputs("\n", stdout);
+  std::fflush(stdout);
   if (!opts.session.empty()) {
     const int64_t ts = metrics::now_ns();
     kv::save_session(opts.session, fwd.kv_cache(), identity, history);

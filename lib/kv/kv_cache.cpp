@@ -1,6 +1,7 @@
 #include "kv/kv_cache.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -16,12 +17,30 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head
   v_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_v());
   k_centre_.assign(size_t(n_layer * n_head_kv * head_dim), 0.0f);
   sink_k_.assign(size_t(n_layer * n_head_kv * head_dim), 0.0f);
+  qjl_w_.assign(size_t(n_layer * n_head_kv * head_dim), 1.0f);
   centred_.resize(size_t(head_dim));
 }
 
-void KvCache::calibrate_keys(int64_t layer, const float* k, int64_t n) {
+void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group) {
   if (!k_codec_->centers_keys() || n < 2) return;
-  const int64_t kv_dim = n_head_kv_ * head_dim_;
+  const int64_t kv_dim = n_head_kv_ * head_dim_, q_dim = kv_dim * group;
+  for (int64_t h = 0; h < n_head_kv_; ++h) {
+    float* w = &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+    double mean = 0;
+    for (int64_t i = 0; i < head_dim_; ++i) {
+      double ss = 0;
+      for (int64_t t = 1; t < n; ++t)
+        for (int64_t g = 0; g < group; ++g) {
+          const double x = q[t * q_dim + (h * group + g) * head_dim_ + i];
+          ss += x * x;
+        }
+      w[i] = float(std::sqrt(ss / double((n - 1) * group)));
+      mean += w[i];
+    }
+    mean /= double(head_dim_);
+    for (int64_t i = 0; i < head_dim_; ++i)  // floor: a silent channel must not divide by ~0
+      w[i] = mean > 0 ? float(std::sqrt(std::max(double(w[i]) / mean, 0.01))) : 1.0f;
+  }
   float* c = &k_centre_[size_t(layer * kv_dim)];
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
@@ -48,7 +67,7 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
       for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - c[i];
       key = centred_.data();
     }
-    k_codec_->encode(key, k_.data() + offset(layer, pos, h, head_bytes_k()));
+    k_codec_->encode(key, k_.data() + offset(layer, pos, h, head_bytes_k()), qjl_weight(layer, h));
     v_codec_->encode(v + h * head_dim_, v_.data() + offset(layer, pos, h, head_bytes_v()));
   }
 }

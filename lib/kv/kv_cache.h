@@ -37,11 +37,19 @@ class KvCache {
     return size_t(n_layer_ * n_head_kv_) * (head_bytes_k() + head_bytes_v());
   }
 
-  // Key centres (codecs with centers_keys()): the mean key of each head over
+  // calibrate(): key centres (codecs with centers_keys()): the mean key of each head over
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
   // atypical), fixed from then on so every key of a head shares it; zero when
   // the first batch has one token. k: [n, n_head_kv * head_dim].
-  void calibrate_keys(int64_t layer, const float* k, int64_t n);
+  // Same batch: the QJL channel weights of tq3 keys, w_i = sqrt(rms_i / mean rms)
+  // of the queries of the heads sharing each KV head (kv_codec.cpp says why).
+  // q: [n, n_head_kv * group * head_dim]. Both are no-ops for other codecs.
+  void calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group);
+  const float* qjl_weight(int64_t layer, int64_t h) const {
+    return &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+  }
+  std::vector<float>& qjl_weights() { return qjl_w_; }
+  const std::vector<float>& qjl_weights() const { return qjl_w_; }
   // [n_layer, n_head_kv, head_dim] (zeros unless calibrated); sessions carry it.
   const std::vector<float>& key_centres() const { return k_centre_; }
   std::vector<float>& key_centres() { return k_centre_; }
@@ -86,6 +94,7 @@ class KvCache {
   std::vector<uint8_t> k_, v_;  // [n_layer, n_ctx, n_head_kv, head_bytes]
   std::vector<float> k_centre_;  // [n_layer, n_head_kv, head_dim]
   std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
+  std::vector<float> qjl_w_;     // [n_layer, n_head_kv, head_dim], 1 until calibrated
   std::vector<float> centred_;   // [head_dim] scratch of store()
   int64_t n_past_ = 0;
 };

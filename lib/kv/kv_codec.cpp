@@ -15,7 +15,13 @@
 //   y = R x, R = H D / sqrt(b) on blocks of b = min(d, 128) (quant/hadamard.h's signs)
 //   codes c_i (3 bits: sign << 2 | magnitude) and one fp16 scale s, from the tq3
 //   weight codec's quantizer (quant/turbo.cpp) applied to the whole row
-//   keys only: r = y - s L(c); fp16 |r|; sketch bits sign(S r), S a fixed d x d N(0, 1) matrix
+//   keys only: r = R^T (y - s L(c)) the residual, u = w * r with per-channel
+//   weights w (below); fp16 |u|; sketch bits sign(S u), S a fixed d x d N(0, 1) matrix.
+//   <q, r> = <q / w, u>, so the QJL estimate stays unbiased for any w, and its
+//   variance ~ |u|^2 |q / w|^2 / m is smallest for w_i^2 ~ |q_i|: LLM queries
+//   put most of their energy in a few channels while the residual is spread
+//   evenly by the rotation, so KvCache calibrates w_i^2 = rms of channel i of
+//   the first batch's queries (KvCache::calibrate).
 // Layout: codes [3d/8] (8 codes per 3 bytes, code i at bit 3i of the little-endian
 // 24-bit group) | fp16 s | keys: fp16 |r| | sketch [d/8] (bit j of byte j/8).
 // d = 64: keys 36 bytes, values 26 bytes (f16: 128 each), 4.13x smaller per token.
@@ -24,7 +30,7 @@
 // each key into d/2 + d/8 lookups:
 //   T[p][c_2p | c_2p+1 << 3] = L(c_2p) qr_2p + L(c_2p+1) qr_2p+1       (code pairs)
 //   U[g][byte] = sum over the byte's 8 bits of (+-1) (S qr)_8g+b       (sketch bytes)
-//   score = s * sum T + |r| sqrt(pi/2) / d * sum U
+//   score = s * sum T + |u| sqrt(pi/2) / d * sum U     (U built from S (q / w))
 // Values are mixed in the rotated space and rotated back once per head.
 #include "kv/kv_codec.h"
 
@@ -60,9 +66,9 @@ class RegistryRow final : public RowCodec {
     query_floats_ = (act_.row_bytes(head_dim) + sizeof(float) - 1) / sizeof(float);
     mix_floats_ = size_t(head_dim);
   }
-  void encode(const float* x, uint8_t* row) const override { codec_.encode(x, row, head_dim_, nullptr); }
-  void decode(const uint8_t* row, float* y) const override { codec_.decode()(row, y, head_dim_); }
-  void prepare_query(const float* q, float* prepared) const override {
+  void encode(const float* x, uint8_t* row, const float*) const override { codec_.encode(x, row, head_dim_, nullptr); }
+  void decode(const uint8_t* row, float* y, const float*) const override { codec_.decode()(row, y, head_dim_); }
+  void prepare_query(const float* q, float* prepared, const float*) const override {
     if (act_.name == "f32") std::memcpy(prepared, q, size_t(head_dim_) * sizeof(float));
     else act_.encode(q, prepared, head_dim_, nullptr);
   }
@@ -117,7 +123,7 @@ class Tq3Row final : public RowCodec {
 
   bool centers_keys() const override { return key_; }
 
-  void encode(const float* x, uint8_t* row) const override {
+  void encode(const float* x, uint8_t* row, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float y[512] = {}, r[512];
     uint8_t c[512];
@@ -135,23 +141,27 @@ class Tq3Row final : public RowCodec {
     std::memcpy(row + codes_bytes_, &scale16, sizeof(scale16));
     if (!sketch_) return;
     const float s = fp16_to_f32(scale16);
-    double rr = 0;
+    for (int64_t i = 0; i < d; ++i) r[i] = y[i] - s * kLevels.v[c[i]];
+    // The sketch sees u = w * r in the channel space (w: qjl_weight, default 1).
+    float u[512];
+    unrotate(r, u);
+    double uu = 0;
     for (int64_t i = 0; i < d; ++i) {
-      r[i] = y[i] - s * kLevels.v[c[i]];
-      rr += double(r[i]) * r[i];
+      if (qjl_weight) u[i] *= qjl_weight[i];
+      uu += double(u[i]) * u[i];
     }
-    const fp16_t rnorm = f32_to_fp16(float(std::sqrt(rr)));
-    std::memcpy(row + codes_bytes_ + 2, &rnorm, sizeof(rnorm));
+    const fp16_t unorm = f32_to_fp16(float(std::sqrt(uu)));
+    std::memcpy(row + codes_bytes_ + 2, &unorm, sizeof(unorm));
     uint8_t* bits = row + codes_bytes_ + 4;
     for (int64_t j = 0; j < d; ++j) {
       const float* sj = &s_[size_t(j * d)];
       float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * r[i];
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * u[i];
       if (p >= 0.0f) bits[j / 8] = uint8_t(bits[j / 8] | 1u << (j % 8));
     }
   }
 
-  void decode(const uint8_t* row, float* out) const override {
+  void decode(const uint8_t* row, float* out, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float y[512];
     const float s = scale(row);
@@ -159,19 +169,21 @@ class Tq3Row final : public RowCodec {
       const uint32_t v = load24(row + 3 * g);
       for (int i = 0; i < 8; ++i) y[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
     }
-    if (sketch_) {  // + |r| sqrt(pi/2) / m * S^T z
+    unrotate(y, out);
+    if (sketch_) {  // + (|u| sqrt(pi/2) / m * S^T z) / w in the channel space
       const float k = residual_norm(row) * qjl_factor();
       const uint8_t* bits = row + codes_bytes_ + 4;
+      float corr[512] = {};
       for (int64_t j = 0; j < d; ++j) {
         const float z = (bits[j / 8] >> (j % 8)) & 1 ? k : -k;
         const float* sj = &s_[size_t(j * d)];
-        for (int64_t i = 0; i < d; ++i) y[i] += z * sj[i];
+        for (int64_t i = 0; i < d; ++i) corr[i] += z * sj[i];
       }
+      for (int64_t i = 0; i < d; ++i) out[i] += qjl_weight ? corr[i] / qjl_weight[i] : corr[i];
     }
-    unrotate(y, out);
   }
 
-  void prepare_query(const float* q, float* prepared) const override {
+  void prepare_query(const float* q, float* prepared, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float* qr = prepared;
     float* t = qr + d;
@@ -184,7 +196,7 @@ class Tq3Row final : public RowCodec {
     for (int64_t j = 0; j < d; ++j) {
       const float* sj = &s_[size_t(j * d)];
       float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * qr[i];
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * (qjl_weight ? q[i] / qjl_weight[i] : q[i]);
       sq[j] = p;
     }
     for (int64_t g = 0; g < d / 8; ++g, u += 256) {

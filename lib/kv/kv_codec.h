@@ -40,20 +40,22 @@ class RowCodec {
   int64_t head_dim() const { return head_dim_; }
   size_t row_bytes() const { return row_bytes_; }
 
-  // Whether keys are stored minus a per-(layer, head) centre (KvCache::calibrate_keys).
+  // Whether keys are stored minus a per-(layer, head) centre (KvCache::calibrate).
   // Softmax is invariant to adding q . c to every score of a query, so the centre
   // never needs to be added back; it removes the large per-channel mean of
   // LLM keys, which would otherwise take most of the codes' range.
   virtual bool centers_keys() const { return false; }
 
-  // One row of head_dim values.
-  virtual void encode(const float* x, uint8_t* row) const = 0;
+  // One row of head_dim values. qjl_weight: per-channel weights of tq3's key
+  // sketch ([head_dim], nullptr = all 1); the same weights must be given to
+  // decode and prepare_query. Other codecs ignore them.
+  virtual void encode(const float* x, uint8_t* row, const float* qjl_weight = nullptr) const = 0;
   // The value the codec's estimators stand for (for keys of tq3: MSE part + QJL term).
-  virtual void decode(const uint8_t* row, float* y) const = 0;
+  virtual void decode(const uint8_t* row, float* y, const float* qjl_weight = nullptr) const = 0;
 
   // Keys. `prepared` holds query_floats() floats (caller's scratch, one per thread).
   size_t query_floats() const { return query_floats_; }
-  virtual void prepare_query(const float* q, float* prepared) const = 0;
+  virtual void prepare_query(const float* q, float* prepared, const float* qjl_weight = nullptr) const = 0;
   // scores[j] = q . k_j for rows at rows + j * stride, j < n.
   virtual void score(const uint8_t* rows, size_t stride, int64_t n, const float* prepared, float* scores) const = 0;
 

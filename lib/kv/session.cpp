@@ -76,6 +76,7 @@ void save_session(const std::filesystem::path& path, const KvCache& cache, const
   put(out, tokens.data(), tokens.size_bytes());
   put(out, cache.key_centres().data(), cache.key_centres().size() * sizeof(float));
   put(out, cache.sink_keys().data(), cache.sink_keys().size() * sizeof(float));
+  put(out, cache.qjl_weights().data(), cache.qjl_weights().size() * sizeof(float));
   for (int64_t l = 0; l < cache.n_layer(); ++l) {
     put(out, cache.k_layer(l), k_bytes);
     put(out, cache.v_layer(l), v_bytes);
@@ -128,7 +129,7 @@ std::vector<int32_t> load_session(const std::filesystem::path& path, KvCache& ca
   // Sizes from the header, checked against the file size before any of them is
   // trusted (in long double first: a hostile header must not overflow the sum).
   const long double k_rows = (long double)n_past * shape[1] * shape[3], v_rows = (long double)n_past * shape[1] * shape[4];
-  const long double centres = 2.0L * shape[0] * shape[1] * shape[2] * sizeof(float);  // centres + sink keys
+  const long double centres = 3.0L * shape[0] * shape[1] * shape[2] * sizeof(float);  // centres, sink keys, QJL weights
   const long double expect_ld = (long double)in.pos() + (long double)n_past * sizeof(int32_t) + centres +
                                 (long double)shape[0] * (k_rows + v_rows) + sizeof(uint64_t);
   if (expect_ld != (long double)bytes.size())
@@ -167,6 +168,9 @@ std::vector<int32_t> load_session(const std::filesystem::path& path, KvCache& ca
   std::vector<float>& sinks_out = cache.sink_keys();
   std::memcpy(sinks_out.data(), in.take(sinks_out.size() * sizeof(float), "sink keys").data(),
               sinks_out.size() * sizeof(float));
+  std::vector<float>& weights_out = cache.qjl_weights();
+  std::memcpy(weights_out.data(), in.take(weights_out.size() * sizeof(float), "QJL weights").data(),
+              weights_out.size() * sizeof(float));
   for (int64_t l = 0; l < cache.n_layer(); ++l) {
     std::memcpy(cache.k_layer(l), in.take(k_bytes, "K rows").data(), k_bytes);
     std::memcpy(cache.v_layer(l), in.take(v_bytes, "V rows").data(), v_bytes);

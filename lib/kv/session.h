@@ -9,6 +9,7 @@
 //   i32 tokens[n_past]                         the tokens the cache holds
 //   f32 key centres [n_layer * n_head_kv * head_dim]   (KvCache::key_centres)
 //   f32 sink keys [n_layer * n_head_kv * head_dim]     (KvCache::sink_keys)
+//   f32 QJL weights [n_layer * n_head_kv * head_dim]   (KvCache::qjl_weights)
 //   per layer: K rows [n_past * n_head_kv * head_bytes_k], V rows [... head_bytes_v]
 //   u64 XXH64 of every byte before it
 // Loading checks everything (magic, version, sizes, checksum, model, codec,

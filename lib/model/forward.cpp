@@ -198,7 +198,7 @@ void Forward::attention(int layer, int64_t n) {
       rope(k + h * hd, c.n_rot, pos0 + t, c.rope_freq_base, c.rope);
     }
   }
-  if (pos0 == 0) kv_.calibrate_keys(layer, k_.data(), n);  // the first batch fixes the key centres
+  if (pos0 == 0) kv_.calibrate(layer, q_.data(), k_.data(), n, c.n_head / c.n_head_kv);  // fixed by the first batch
   for (int64_t t = 0; t < n; ++t) kv_.store(layer, pos0 + t, &k_[size_t(t * kv_dim)], &v_[size_t(t * kv_dim)]);
 
   // Per (token, head): softmax(q . k_j / sqrt(d)) over j <= pos, then sum_j a_j v_j.
@@ -226,7 +226,7 @@ void Forward::attention(int layer, int64_t n) {
         for (int64_t d = 0; d < hd; ++d) qr[d] = fp16_to_f32(f32_to_fp16(q[d]));
         q = qr;
       }
-      k_codec.prepare_query(q, qprep);
+      k_codec.prepare_query(q, qprep, kv_.qjl_weight(layer, hk));
       if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
         const float* k0 = kv_.sink_key(layer, hk);
         const float* centre = kv_.key_centre(layer, hk);

@@ -100,10 +100,12 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-void check_continuation(const Loaded& m, const std::string& codec, const std::string& file_name) {
-  const auto tokens = random_tokens(44, int32_t(m.model->config().n_vocab), 3);
-  const std::span<const int32_t> all(tokens), prefix = all.first(24), batch = all.subspan(24, 12),
-                                 singles = all.subspan(36);
+// Prefix of n_prefix tokens saved, then a batch of n_batch and n_single single tokens.
+void check_continuation(const Loaded& m, const std::string& codec, const std::string& file_name,
+                        size_t n_prefix = 24, size_t n_batch = 12, size_t n_single = 8) {
+  const auto tokens = random_tokens(n_prefix + n_batch + n_single, int32_t(m.model->config().n_vocab), 3);
+  const std::span<const int32_t> all(tokens), prefix = all.first(n_prefix), batch = all.subspan(n_prefix, n_batch),
+                                 singles = all.subspan(n_prefix + n_batch);
   Runner straight(*m.model, codec);
   straight.prefill(prefix);
   const auto expect = straight.continue_with(batch, singles);
@@ -117,7 +119,7 @@ void check_continuation(const Loaded& m, const std::string& codec, const std::st
   Runner resumed(*m.model, codec);
   const auto saved_tokens = load_session(file, resumed.fwd->kv_cache(), m.identity);
   EXPECT_TRUE(std::equal(saved_tokens.begin(), saved_tokens.end(), prefix.begin(), prefix.end())) << codec;
-  EXPECT_EQ(resumed.fwd->n_past(), 24) << codec;
+  EXPECT_EQ(resumed.fwd->n_past(), int64_t(n_prefix)) << codec;
   EXPECT_TRUE(same_bits(resumed.continue_with(batch, singles), expect)) << codec << ": logits differ after loading";
 }
 
@@ -235,7 +237,7 @@ TEST(KvSessionSmolLM2, ContinuesBitIdentical) {
   Loaded m;
   m.model = Model::load(path);
   m.identity = model::model_identity(m.model->file());
-  for (const char* codec : {"f16", "q4_0", "tq3"}) check_continuation(m, codec, "smollm2.kvs");
+  for (const char* codec : {"f16", "q4_0", "tq3"}) check_continuation(m, codec, "smollm2.kvs", 10, 5, 2);
 }
 
 }  // namespace
