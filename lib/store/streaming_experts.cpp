@@ -156,6 +156,18 @@ void StreamingExperts::acquire(int layer, std::span<const int32_t> ids, std::spa
     cache_.touch(s);
     pinned_.push_back(s);
   }
+  if (decode_layer_ == layer) {
+    // Decode reached this layer: its predictions that the router did not pick are
+    // now plain cached experts (policy none: gone), so they stop holding slots
+    // that speculation for later layers needs.
+    decode_layer_ = -1;
+    for (size_t i = 0; i < cache_.n_slots(); ++i) {
+      ExpertCache::Slot& slot = cache_.slot(int(i));
+      if (slot.layer != layer || !slot.prefetched || slot.pins > 0 || slot.state != ExpertCache::State::ready) continue;
+      slot.prefetched = false;
+      if (cache_.policy() == CachePolicy::none) cache_.drop(int(i));
+    }
+  }
   lock.unlock();
 
   auto fail = [&](const std::string& what) {
@@ -261,6 +273,10 @@ void StreamingExperts::prefetch_loop() {
 }
 
 void StreamingExperts::on_hidden(int layer, bool before_attention, std::span<const float> x) {
+  {
+    std::lock_guard lock(mu_);
+    decode_layer_ = layer;  // the next acquire(layer) is a decode token's
+  }
   if (before_attention) {
     if (options_.spec_pre_attention) predict(layer, 0, x);
     return;

@@ -80,6 +80,7 @@ class StreamingExperts final : public model::ExpertSource {
   std::vector<int> misses_, waits_;      // scratch of acquire()
   std::vector<ReadOp> ops_;              // scratch of the foreground reads
   int current_layer_ = 0;
+  int decode_layer_ = -1;                // layer whose next acquire comes from decode (set by on_hidden)
 
   // Speculation (forward thread only).
   std::vector<float> xn_, logits_;

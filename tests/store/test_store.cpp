@@ -125,6 +125,27 @@ TEST(StoreLogits, LargeCacheHitsOnSecondPassAndCountsBytes) {
   EXPECT_GT(second.cache_hits, 0u);
 }
 
+TEST(StoreLogits, SpeculationPrefetchesWhatDecodeThenHits) {
+  // Cache none: a decode hit can only be an expert speculation brought in.
+  EngineConfig ec = streaming("uring<4>", "gguf", "none", 64);
+  ec.spec_depth = 1;
+  Engine e(ec);
+  const int32_t t0 = kPrompt[0];
+  std::vector<float> logits(static_cast<size_t>(e.model().config().n_vocab));
+  e.forward().eval(std::span<const int32_t>(&t0, 1), logits);  // one-token eval: decode path
+  e.reset_counters();
+  // The prefetch thread races the forward pass; on a loaded machine give it a few more tokens.
+  for (int i = 0; i < 48 && e.counters().cache_hits == 0; ++i) {
+    const int32_t t = kDecode[size_t(i) % std::size(kDecode)];
+    e.forward().eval(std::span<const int32_t>(&t, 1), logits);
+  }
+  const store::StoreCounters c = e.counters();
+  EXPECT_GT(c.prefetch_bytes, 0u);
+  EXPECT_GT(c.cache_hits, 0u);
+  EXPECT_LE(c.cache_hits, c.spec[0].correct) << "only correctly predicted experts can be hits";
+  EXPECT_GT(c.spec[0].precision(), 0.0);
+}
+
 TEST(StoreBudget, TooSmallNamesTheMinimum) {
   const std::string err = error_of([] { Engine e(streaming("direct", "gguf", "lru", 0.2)); });
   EXPECT_NE(err.find("ram_budget_mb 0.2"), std::string::npos) << err;
