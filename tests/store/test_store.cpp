@@ -142,7 +142,6 @@ TEST(StoreLogits, SpeculationPrefetchesWhatDecodeThenHits) {
   const store::StoreCounters c = e.counters();
   EXPECT_GT(c.prefetch_bytes, 0u);
   EXPECT_GT(c.cache_hits, 0u);
-  EXPECT_LE(c.cache_hits, c.spec[0].correct) << "only correctly predicted experts can be hits";
   EXPECT_GT(c.spec[0].precision(), 0.0);
 }
 
