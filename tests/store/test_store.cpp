@@ -58,6 +58,8 @@ EngineConfig streaming(const std::string& io, const std::string& layout, const s
   ec.cache = cache;
   ec.ram_budget_mb = budget_mb;
   ec.verify_checksums = true;
+  ec.n_ctx = 64;  // small scratch and KV: these tests build many engines
+  ec.n_batch = 16;
   return ec;
 }
 
