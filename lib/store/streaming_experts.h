@@ -49,6 +49,7 @@ class StreamingExperts final : public model::ExpertSource {
   // bring the next experts while the forward pass computes on these.
   size_t max_acquire() const override { return std::max<size_t>(size_t(top_k_), cache_.n_slots() / 2); }
   bool wants_hidden() const override { return options_.spec_depth > 0 || options_.spec_pre_attention; }
+  bool streams_dense_ffn() const override { return !model_.config().is_moe(); }
   void on_hidden(int layer, bool before_attention, std::span<const float> x) override;
 
   StoreCounters counters() const;

@@ -15,6 +15,7 @@
 #include "store/io_backend.h"
 #include "store/pack.h"
 #include "store/streaming_experts.h"
+#include "model/preset.h"
 #include "store_test_util.h"
 
 namespace moelab {
@@ -145,6 +146,42 @@ TEST(StoreLogits, SpeculationPrefetchesWhatDecodeThenHits) {
   EXPECT_GT(c.prefetch_bytes, 0u);
   EXPECT_GT(c.cache_hits, 0u);
   EXPECT_GT(c.spec[0].precision(), 0.0);
+}
+
+TEST(StoreDense, FlashStreamingGivesTheResidentLogits) {
+  // A dense llama-shaped model: each layer's FFN streamed as one blob under a budget of 2 layers.
+  model::Config c = model::scaled(model::find_preset("smollm2-135m").config, 4, 0, 512);
+  c.n_embd = 256;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = 64;
+  c.n_rot = 64;
+  c.n_ff = 512;
+  const auto path = test::write_tiny(c, "store_dense.gguf");
+  EngineConfig ec;
+  ec.model = path;
+  ec.n_ctx = 64;
+  ec.n_batch = 16;
+  Engine resident(ec);
+  const std::vector<float> want = test::run_logits(resident, kPrompt, kDecode);
+  const double ffn_mb = double(store::ExpertLayout::from_gguf(resident.model()).slot_bytes()) / (1 << 20);
+  for (const char* io : {"direct", "uring<4>", "pread"})
+    for (int depth : {0, 2}) {
+      ec.io = io;
+      ec.cache = "none";
+      ec.ram_budget_mb = 2.5 * ffn_mb;
+      ec.spec_depth = depth;
+      Engine e(ec);
+      EXPECT_TRUE(same_bits(test::run_logits(e, kPrompt, kDecode), want)) << io << " depth " << depth;
+      const store::StoreCounters s = e.counters();
+      EXPECT_GT(s.bytes_read, 0u);
+      EXPECT_LT(e.resident_weight_bytes(), resident.resident_weight_bytes());
+      if (depth > 0) {
+        EXPECT_DOUBLE_EQ(s.spec[0].precision(), 1.0);  // a dense layer's FFN is always needed
+      }
+    }
+  ec.layout = "packed";
+  EXPECT_NE(error_of([&] { Engine e(ec); }).find("dense flash streaming"), std::string::npos);
 }
 
 TEST(StoreBudget, TooSmallNamesTheMinimum) {
