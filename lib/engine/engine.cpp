@@ -22,7 +22,9 @@ Engine::Engine(const EngineConfig& config) : config_(config) {
   const store::CachePolicy policy = store::parse_cache_policy(config.cache);
   if (config.spec_depth < 0 || config.spec_width < 0)
     throw Error("engine: spec_depth and spec_width must be >= 0");
-  if (io.kind == store::IoKind::resident || !c.is_moe()) {
+  if (!c.is_moe() && io.kind != store::IoKind::resident && config.layout != "gguf")
+    throw Error("engine: dense flash streaming reads the FFN from the GGUF (layout gguf); packs hold routed experts");
+  if (io.kind == store::IoKind::resident) {
     experts_ = std::make_unique<model::ResidentExperts>(model_->weights(), c.n_expert);
   } else {
     if (!(config.ram_budget_mb > 0))
@@ -62,6 +64,12 @@ store::StoreCounters Engine::counters() const { return streaming_ ? streaming_->
 void Engine::reset_counters() {
   if (streaming_) streaming_->reset_counters();
 }
-uint64_t Engine::resident_weight_bytes() const { return model_->footprint().shared_bytes; }
+uint64_t Engine::resident_weight_bytes() const {
+  uint64_t bytes = model_->footprint().shared_bytes;
+  if (streaming_ && !model_->config().is_moe())  // dense flash streaming: the FFN weights are streamed too
+    for (const model::LayerWeights& l : model_->weights().layers)
+      for (const quant::QMatrix* m : {&l.ffn_gate, &l.ffn_up, &l.ffn_down}) bytes -= uint64_t(m->rows) * m->row_bytes;
+  return bytes;
+}
 
 }  // namespace moelab::engine

@@ -118,7 +118,8 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
     ew_.resize(size_t(config.n_expert));
   }
   last_.resize(size_t(config.n_embd));
-  speculate_ = config.is_moe() && experts.wants_hidden();
+  stream_dense_ = !config.is_moe() && experts.streams_dense_ffn();
+  speculate_ = (config.is_moe() || stream_dense_) && experts.wants_hidden();
 }
 
 void Forward::eval(std::span<const int32_t> tokens, std::span<float> logits, bool all_logits) {
@@ -257,10 +258,14 @@ void Forward::attention(int layer, int64_t n) {
 void Forward::ffn_dense(int layer, int64_t n) {
   const Config& c = config_;
   const LayerWeights& l = weights_.layers[size_t(layer)];
-  matmul(l.ffn_gate, xn_.data(), n, gate_.data(), act_, pool_, options_.path);
-  matmul(l.ffn_up, xn_.data(), n, up_.data(), act_, pool_, options_.path);
+  ExpertWeights f{l.ffn_gate, l.ffn_up, l.ffn_down};
+  const int32_t whole_ffn = 0;
+  if (stream_dense_) experts_.acquire(layer, std::span<const int32_t>(&whole_ffn, 1), std::span<ExpertWeights>(&f, 1));
+  matmul(f.gate, xn_.data(), n, gate_.data(), act_, pool_, options_.path);
+  matmul(f.up, xn_.data(), n, up_.data(), act_, pool_, options_.path);
   for (size_t i = 0; i < size_t(n * c.n_ff); ++i) gate_[i] = silu(gate_[i]) * up_[i];
-  matmul(l.ffn_down, gate_.data(), n, proj_.data(), act_, pool_, options_.path);
+  matmul(f.down, gate_.data(), n, proj_.data(), act_, pool_, options_.path);
+  if (stream_dense_) experts_.release(layer);
 }
 
 // p = softmax(W_router h); keep the top-K (ties broken by lower id), renormalised if the arch does.

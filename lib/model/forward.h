@@ -65,6 +65,7 @@ class Forward {
   kv::KvCache kv_;
   const ForwardObserver* observer_ = nullptr;
   bool speculate_ = false;      // experts_.wants_hidden()
+  bool stream_dense_ = false;   // dense FFN weights come from experts_ (dense flash streaming)
 
   // Scratch, sized for n_batch tokens at construction.
   std::vector<float> x_;        // [n_batch, n_embd] residual stream

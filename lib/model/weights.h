@@ -73,6 +73,9 @@ class ExpertSource {
   // its token at each layer, before attention and after it. Must not change x.
   virtual bool wants_hidden() const { return false; }
   virtual void on_hidden(int /*layer*/, bool /*before_attention*/, std::span<const float> /*x*/) {}
+  // Dense flash streaming: a dense model's FFN of each layer comes from the
+  // source as "expert 0" (gate, up, down) instead of the resident views.
+  virtual bool streams_dense_ffn() const { return false; }
 };
 
 // Every expert in RAM (or in the page cache through the GGUF mapping).

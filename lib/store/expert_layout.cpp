@@ -28,19 +28,22 @@ uint64_t add_read(ExpertPlacement& p, uint64_t& slot_at, uint64_t offset, uint64
 
 ExpertLayout ExpertLayout::from_gguf(const model::Model& model) {
   const model::Config& c = model.config();
-  if (!c.is_moe()) throw Error(model.file().path() + ": the model has no routed experts to stream");
+  // A dense model streams each layer's whole FFN as its one "expert" (dense flash streaming).
+  const int64_t n_expert = c.is_moe() ? c.n_expert : 1;
   ExpertLayout x;
   x.name_ = "gguf";
   x.path_ = model.file().path();
   x.n_layer_ = c.n_layer;
-  x.n_expert_ = c.n_expert;
-  x.placements_.resize(size_t(c.n_layer * c.n_expert));
+  x.n_expert_ = n_expert;
+  x.placements_.resize(size_t(c.n_layer * n_expert));
   const uint8_t* base = model.file().bytes().data();
   for (int l = 0; l < int(c.n_layer); ++l)
-    for (int32_t e = 0; e < int32_t(c.n_expert); ++e) {
-      const model::ExpertWeights ew = model::ResidentExperts::slice(model.weights().layers[size_t(l)], c.n_expert, e);
+    for (int32_t e = 0; e < int32_t(n_expert); ++e) {
+      const model::LayerWeights& lw = model.weights().layers[size_t(l)];
+      const model::ExpertWeights ew = c.is_moe() ? model::ResidentExperts::slice(lw, c.n_expert, e)
+                                                 : model::ExpertWeights{lw.ffn_gate, lw.ffn_up, lw.ffn_down};
       const quant::QMatrix* m[3] = {&ew.gate, &ew.up, &ew.down};
-      ExpertPlacement& p = x.placements_[size_t(l) * size_t(c.n_expert) + size_t(e)];
+      ExpertPlacement& p = x.placements_[size_t(l) * size_t(n_expert) + size_t(e)];
       uint64_t slot_at = 0, payload = 0;
       for (int k = 0; k < 3; ++k) {
         const uint64_t bytes = uint64_t(m[k]->rows) * m[k]->row_bytes;

@@ -32,9 +32,8 @@ size_t slots_for(const ExpertLayout& layout, const StreamingOptions& o, int64_t 
 
 StreamingExperts::StreamingExperts(const model::Model& model, ExpertLayout layout, const StreamingOptions& options)
     : model_(model), layout_(std::move(layout)), options_(options),
-      top_k_(options.top_k > 0 ? options.top_k : model.config().n_expert_used),
-      cache_(options.cache, layout_.n_layer(), layout_.n_expert(), layout_.slot_bytes(),
-             slots_for(layout_, options, options.top_k > 0 ? options.top_k : model.config().n_expert_used)) {
+      top_k_(!model.config().is_moe() ? 1 : options.top_k > 0 ? options.top_k : model.config().n_expert_used),
+      cache_(options.cache, layout_.n_layer(), layout_.n_expert(), layout_.slot_bytes(), slots_for(layout_, options, top_k_)) {
   const model::Config& c = model.config();
   if (options.io.kind == IoKind::resident) throw Error("expert store: io 'resident' does not stream");
   if (options.spec_depth < 0 || options.spec_width < 0)
@@ -47,8 +46,8 @@ StreamingExperts::StreamingExperts(const model::Model& model, ExpertLayout layou
   spec_.resize(size_t(options.spec_depth + 1));
   // The background reader serves speculation and prefill read-ahead.
   prefetch_io_ = make_io_backend(options.io, layout_.path(), options.drop_pages);
-  queue_.reserve(size_t(c.n_layer * c.n_expert));
-  taken_.reserve(size_t(c.n_layer * c.n_expert));
+  queue_.reserve(size_t(layout_.n_layer() * layout_.n_expert()));
+  taken_.reserve(size_t(layout_.n_layer() * layout_.n_expert()));
   bg_slots_.reserve(cache_.n_slots());
   bg_ops_.reserve(cache_.n_slots() * 3);
   thread_ = std::thread([this] { prefetch_loop(); });
@@ -57,7 +56,7 @@ StreamingExperts::StreamingExperts(const model::Model& model, ExpertLayout layou
     logits_.resize(size_t(c.n_expert));
     const size_t n_pred = size_t(options.spec_depth + 1) * size_t(c.n_layer);
     predicted_.resize(n_pred);
-    for (auto& p : predicted_) p.reserve(size_t(c.n_expert));
+    for (auto& p : predicted_) p.reserve(size_t(layout_.n_expert()));
     predicted_valid_.assign(n_pred, 0);
   }
 }
@@ -155,6 +154,18 @@ void StreamingExperts::acquire(int layer, std::span<const int32_t> ids, std::spa
     slot.prefetched = false;
     cache_.touch(s);
     pinned_.push_back(s);
+  }
+  if (decode_layer_ == layer) {
+    // Decode reached this layer: its predictions that the router did not pick are
+    // now plain cached experts (policy none: gone), so they stop holding slots
+    // that speculation for later layers needs.
+    decode_layer_ = -1;
+    for (size_t i = 0; i < cache_.n_slots(); ++i) {
+      ExpertCache::Slot& slot = cache_.slot(int(i));
+      if (slot.layer != layer || !slot.prefetched || slot.pins > 0 || slot.state != ExpertCache::State::ready) continue;
+      slot.prefetched = false;
+      if (cache_.policy() == CachePolicy::none) cache_.drop(int(i));
+    }
   }
   lock.unlock();
 
@@ -261,6 +272,10 @@ void StreamingExperts::prefetch_loop() {
 }
 
 void StreamingExperts::on_hidden(int layer, bool before_attention, std::span<const float> x) {
+  {
+    std::lock_guard lock(mu_);
+    decode_layer_ = layer;  // the next acquire(layer) is a decode token's
+  }
   if (before_attention) {
     if (options_.spec_pre_attention) predict(layer, 0, x);
     return;
@@ -269,8 +284,17 @@ void StreamingExperts::on_hidden(int layer, bool before_attention, std::span<con
 }
 
 // Router of `target` on rmsnorm(x) * ffn_norm(target); prefetches its top K + width experts.
+// A dense model needs no prediction: layer `target`'s FFN is certain.
 void StreamingExperts::predict(int target, int depth_index, std::span<const float> x) {
   const model::Config& c = model_.config();
+  if (!c.is_moe()) {
+    const int32_t whole_ffn = 0;
+    const size_t at = size_t(depth_index) * size_t(c.n_layer) + size_t(target);
+    predicted_[at].assign(1, whole_ffn);
+    predicted_valid_[at] = 1;
+    prefetch(target, std::span<const int32_t>(&whole_ffn, 1));
+    return;
+  }
   const model::LayerWeights& lw = model_.weights().layers[size_t(target)];
   double ss = 0;
   for (int64_t i = 0; i < c.n_embd; ++i) ss += double(x[size_t(i)]) * x[size_t(i)];

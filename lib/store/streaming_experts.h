@@ -49,6 +49,7 @@ class StreamingExperts final : public model::ExpertSource {
   // bring the next experts while the forward pass computes on these.
   size_t max_acquire() const override { return std::max<size_t>(size_t(top_k_), cache_.n_slots() / 2); }
   bool wants_hidden() const override { return options_.spec_depth > 0 || options_.spec_pre_attention; }
+  bool streams_dense_ffn() const override { return !model_.config().is_moe(); }
   void on_hidden(int layer, bool before_attention, std::span<const float> x) override;
 
   StoreCounters counters() const;
@@ -80,6 +81,7 @@ class StreamingExperts final : public model::ExpertSource {
   std::vector<int> misses_, waits_;      // scratch of acquire()
   std::vector<ReadOp> ops_;              // scratch of the foreground reads
   int current_layer_ = 0;
+  int decode_layer_ = -1;                // layer whose next acquire comes from decode (set by on_hidden)
 
   // Speculation (forward thread only).
   std::vector<float> xn_, logits_;

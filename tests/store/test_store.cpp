@@ -15,6 +15,7 @@
 #include "store/io_backend.h"
 #include "store/pack.h"
 #include "store/streaming_experts.h"
+#include "model/preset.h"
 #include "store_test_util.h"
 
 namespace moelab {
@@ -58,6 +59,8 @@ EngineConfig streaming(const std::string& io, const std::string& layout, const s
   ec.cache = cache;
   ec.ram_budget_mb = budget_mb;
   ec.verify_checksums = true;
+  ec.n_ctx = 64;  // small scratch and KV: these tests build many engines
+  ec.n_batch = 16;
   return ec;
 }
 
@@ -123,6 +126,62 @@ TEST(StoreLogits, LargeCacheHitsOnSecondPassAndCountsBytes) {
   EXPECT_EQ(second.bytes_read, 0u);  // everything stayed in the 64 MB cache
   EXPECT_EQ(second.cache_misses, 0u);
   EXPECT_GT(second.cache_hits, 0u);
+}
+
+TEST(StoreLogits, SpeculationPrefetchesWhatDecodeThenHits) {
+  // Cache none: a decode hit can only be an expert speculation brought in.
+  EngineConfig ec = streaming("uring<4>", "gguf", "none", 64);
+  ec.spec_depth = 1;
+  Engine e(ec);
+  const int32_t t0 = kPrompt[0];
+  std::vector<float> logits(static_cast<size_t>(e.model().config().n_vocab));
+  e.forward().eval(std::span<const int32_t>(&t0, 1), logits);  // one-token eval: decode path
+  e.reset_counters();
+  // The prefetch thread races the forward pass; on a loaded machine give it a few more tokens.
+  for (int i = 0; i < 48 && e.counters().cache_hits == 0; ++i) {
+    const int32_t t = kDecode[size_t(i) % std::size(kDecode)];
+    e.forward().eval(std::span<const int32_t>(&t, 1), logits);
+  }
+  const store::StoreCounters c = e.counters();
+  EXPECT_GT(c.prefetch_bytes, 0u);
+  EXPECT_GT(c.cache_hits, 0u);
+  EXPECT_GT(c.spec[0].precision(), 0.0);
+}
+
+TEST(StoreDense, FlashStreamingGivesTheResidentLogits) {
+  // A dense llama-shaped model: each layer's FFN streamed as one blob under a budget of 2 layers.
+  model::Config c = model::scaled(model::find_preset("smollm2-135m").config, 4, 0, 512);
+  c.n_embd = 256;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = 64;
+  c.n_rot = 64;
+  c.n_ff = 512;
+  const auto path = test::write_tiny(c, "store_dense.gguf");
+  EngineConfig ec;
+  ec.model = path;
+  ec.n_ctx = 64;
+  ec.n_batch = 16;
+  Engine resident(ec);
+  const std::vector<float> want = test::run_logits(resident, kPrompt, kDecode);
+  const double ffn_mb = double(store::ExpertLayout::from_gguf(resident.model()).slot_bytes()) / (1 << 20);
+  for (const char* io : {"direct", "uring<4>", "pread"})
+    for (int depth : {0, 2}) {
+      ec.io = io;
+      ec.cache = "none";
+      ec.ram_budget_mb = 2.5 * ffn_mb;
+      ec.spec_depth = depth;
+      Engine e(ec);
+      EXPECT_TRUE(same_bits(test::run_logits(e, kPrompt, kDecode), want)) << io << " depth " << depth;
+      const store::StoreCounters s = e.counters();
+      EXPECT_GT(s.bytes_read, 0u);
+      EXPECT_LT(e.resident_weight_bytes(), resident.resident_weight_bytes());
+      if (depth > 0) {
+        EXPECT_DOUBLE_EQ(s.spec[0].precision(), 1.0);  // a dense layer's FFN is always needed
+      }
+    }
+  ec.layout = "packed";
+  EXPECT_NE(error_of([&] { Engine e(ec); }).find("dense flash streaming"), std::string::npos);
 }
 
 TEST(StoreBudget, TooSmallNamesTheMinimum) {
