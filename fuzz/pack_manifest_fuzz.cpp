@@ -19,7 +19,7 @@
 #include "model/loader.h"
 #include "model/preset.h"
 #include "model/synth.h"
-#include "store/checksum.h"
+#include "core/hash.h"
 #include "store/pack.h"
 
 namespace {
@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&bytes[16], &id, 8);
     const uint64_t off = get<uint64_t>(bytes, 32), n = get<uint64_t>(bytes, 40);
     if (off <= bytes.size() && n <= bytes.size() - off) {
-      const uint64_t sum = moelab::store::checksum64(bytes.data() + off, size_t(n));
+      const uint64_t sum = moelab::Xxh64::of(bytes.data() + off, size_t(n));
       std::memcpy(&bytes[48], &sum, 8);
     }
   }

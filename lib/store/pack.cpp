@@ -7,7 +7,8 @@
 
 #include "core/error.h"
 #include "quant/ops.h"
-#include "store/checksum.h"
+#include "core/hash.h"
+#include "model/identity.h"
 
 namespace moelab::store {
 
@@ -77,11 +78,8 @@ void read_exact(int fd, const std::string& path, uint64_t offset, void* dst, uin
 }  // namespace
 
 uint64_t model_identity(const gguf::File& file) {
-  const std::span<const uint8_t> b = file.bytes();
-  uint64_t h = checksum64(b.data(), size_t(std::min<uint64_t>(file.data_offset(), b.size())), 0x4D4F45494400ull);
-  // Plus the first bytes of every tensor: models of one shape but other weights differ (one page each).
-  for (const gguf::Tensor& t : file.tensors()) h = mix64(h ^ checksum64(t.data, size_t(std::min<uint64_t>(t.n_bytes, 256))));
-  return h;
+  // The first 64 bits of the model's identity (model/identity.h), shared with KV sessions.
+  return std::stoull(model::model_identity(file).substr(0, 16), nullptr, 16);
 }
 
 void write_pack(const model::Model& model, const std::filesystem::path& out, const PackOptions& options,
@@ -169,7 +167,7 @@ void write_pack(const model::Model& model, const std::filesystem::path& out, con
       PackBlob& b = blobs[size_t(l * E + e)];
       b.offset = offset;
       b.bytes = blob_bytes[size_t(l)];
-      b.checksum = checksum64(blob.data(), size_t(b.bytes));
+      b.checksum = Xxh64::of(blob.data(), size_t(b.bytes));
       write_at(blob.data(), stride, offset);
       offset += stride;
     }
@@ -200,7 +198,7 @@ void write_pack(const model::Model& model, const std::filesystem::path& out, con
   put<uint32_t>(header, uint32_t(E));
   put<uint64_t>(header, kPackHeaderBytes);
   put<uint64_t>(header, manifest_bytes);
-  put<uint64_t>(header, checksum64(manifest.data(), manifest.size()));
+  put<uint64_t>(header, Xxh64::of(manifest.data(), manifest.size()));
   put<uint64_t>(header, data_offset);
   put<uint64_t>(header, offset);
   header.resize(size_t(kPackHeaderBytes), 0);
@@ -267,7 +265,7 @@ PackIndex PackIndex::open(const std::filesystem::path& path, const model::Model&
     throw Error(file + ": header: data_offset " + std::to_string(data_offset) + " is misaligned or out of bounds");
   std::vector<uint8_t> manifest(static_cast<size_t>(manifest_bytes));
   read_exact(fd, file, manifest_offset, manifest.data(), manifest.size(), "manifest");
-  if (checksum64(manifest.data(), manifest.size()) != manifest_sum)
+  if (Xxh64::of(manifest.data(), manifest.size()) != manifest_sum)
     throw Error(file + ": manifest: checksum mismatch (corrupted pack)");
 
   Cursor m(manifest, file, "manifest");

@@ -10,9 +10,9 @@
 //             per (layer, expert), layer-major: u64 offset, u64 bytes, u64 checksum
 //   data      blobs at `align` boundaries; inside a blob each part starts at a
 //             64-byte boundary (zero padding between parts)
-// The model identity is a hash of the source GGUF's header, metadata, tensor
-// table and the first 256 bytes of each tensor, so a pack made for another
-// model (even one of the same shape) is refused.
+// The model identity (model/identity.h: the GGUF's header, metadata, tensor
+// table and a sample of each tensor) makes a pack made for another model (even
+// one of the same shape) refused. Checksums are XXH64 (core/hash.h).
 #pragma once
 
 #include <array>
@@ -32,8 +32,8 @@ inline constexpr uint32_t kPackVersion = 1;
 inline constexpr uint64_t kPackHeaderBytes = 128;
 inline constexpr uint64_t kPackPartAlign = 64;
 
-// Hash of everything before the GGUF's data section (metadata and tensor layout)
-// and of each tensor's first 256 bytes.
+// The first 64 bits of model::model_identity (metadata, tensor layout and a
+// sample of every tensor's data), recorded in the header.
 uint64_t model_identity(const gguf::File& file);
 
 struct PackOptions {

@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "metrics/timer.h"
-#include "store/checksum.h"
+#include "core/hash.h"
 
 namespace moelab::store {
 
@@ -75,7 +75,7 @@ void StreamingExperts::verify(int slot) const {
   const ExpertPlacement& p = layout_.at(s.layer, s.expert);
   if (!options_.verify_checksums || p.checksum_bytes == 0) return;
   const uint8_t* blob = const_cast<ExpertCache&>(cache_).data(slot) + p.parts[0].slot_offset;
-  if (checksum64(blob, size_t(p.checksum_bytes)) != p.checksum)
+  if (Xxh64::of(blob, size_t(p.checksum_bytes)) != p.checksum)
     throw Error(layout_.path().string() + ": blob of layer " + std::to_string(s.layer) + ", expert " +
                 std::to_string(s.expert) + ": checksum mismatch (corrupted pack; re-run moelab pack)");
 }
