@@ -22,8 +22,13 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head
 }
 
 void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group) {
-  if (!k_codec_->centers_keys() || n < 2) return;
+  if (!k_codec_->centers_keys()) return;
   const int64_t kv_dim = n_head_kv_ * head_dim_, q_dim = kv_dim * group;
+  if (n < 2) {  // nothing to estimate from: no centre, plain QJL (not what an earlier sequence left)
+    std::fill(k_centre_.begin() + layer * kv_dim, k_centre_.begin() + (layer + 1) * kv_dim, 0.0f);
+    std::fill(qjl_w_.begin() + layer * kv_dim, qjl_w_.begin() + (layer + 1) * kv_dim, 1.0f);
+    return;
+  }
   for (int64_t h = 0; h < n_head_kv_; ++h) {
     float* w = &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
     double mean = 0;

@@ -40,7 +40,7 @@ class KvCache {
   // calibrate(): key centres (codecs with centers_keys()): the mean key of each head over
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
   // atypical), fixed from then on so every key of a head shares it; zero when
-  // the first batch has one token. k: [n, n_head_kv * head_dim].
+  // the first batch has one token (weights 1 then). k: [n, n_head_kv * head_dim].
   // Same batch: the QJL channel weights of tq3 keys, w_i = sqrt(rms_i / mean rms)
   // of the queries of the heads sharing each KV head (kv_codec.cpp says why).
   // q: [n, n_head_kv * group * head_dim]. Both are no-ops for other codecs.

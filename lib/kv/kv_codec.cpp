@@ -23,14 +23,14 @@
 //   evenly by the rotation, so KvCache calibrates w_i^2 = rms of channel i of
 //   the first batch's queries (KvCache::calibrate).
 // Layout: codes [3d/8] (8 codes per 3 bytes, code i at bit 3i of the little-endian
-// 24-bit group) | fp16 s | keys: fp16 |r| | sketch [d/8] (bit j of byte j/8).
+// 24-bit group) | fp16 s | keys: fp16 |u| | sketch [d/8] (bit j of byte j/8).
 // d = 64: keys 36 bytes, values 26 bytes (f16: 128 each), 4.13x smaller per token.
 //
 // Scoring never decodes a key: the query is rotated once, and two tables turn
 // each key into d/2 + d/8 lookups:
 //   T[p][c_2p | c_2p+1 << 3] = L(c_2p) qr_2p + L(c_2p+1) qr_2p+1       (code pairs)
-//   U[g][byte] = sum over the byte's 8 bits of (+-1) (S qr)_8g+b       (sketch bytes)
-//   score = s * sum T + |u| sqrt(pi/2) / d * sum U     (U built from S (q / w))
+//   U[g][byte] = sum over the byte's 8 bits of (+-1) (S (q / w))_8g+b   (sketch bytes)
+//   score = s * sum T + |u| sqrt(pi/2) / d * sum U
 // Values are mixed in the rotated space and rotated back once per head.
 #include "kv/kv_codec.h"
 
