@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configure and build moelab (after scripts/setup.sh). Idempotent and incremental.
-#   BUILD_DIR=build-asan CMAKE_FLAGS="-DMOELAB_SANITIZE=ON" scripts/build.sh
+#   BUILD_DIR=build-asan CMAKE_FLAGS="-DMOELAB_SANITIZE=ON" scripts/build.sh   (scripts/test.sh uses clang: build-san)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"

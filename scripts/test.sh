@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test,
-# then fuzzes the GGUF reader under ASan/UBSan for a bounded time.
+# checks the regression gate, runs the suite again under ASan/UBSan and fuzzes
+# every parser for a bounded time.
 # A fresh machine needs nothing else. `.ci/run` calls exactly this.
 #
-#   MOELAB_FUZZ_SECONDS=60   seconds of libFuzzer on the GGUF reader (0 = skip)
+#   MOELAB_FUZZ_SECONDS=45     seconds of libFuzzer per fuzz target (0 = skip)
+#   MOELAB_SANITIZE_TESTS=0    skip the ASan + UBSan run of the test suite
+#   MOELAB_REGRESS=0           skip the bench regression gate
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -24,42 +27,42 @@ if [ "${MOELAB_REGRESS:-1}" = 1 ]; then
     --tolerances "$root/results/baseline/tolerances.json" --markdown "$build/regress.md" >/dev/null
 fi
 
-# The whole test suite again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (the timing-based regress test is skipped there: the bench binary is not built).
-if [ "${MOELAB_SANITIZE_TESTS:-1}" = 1 ]; then
-  asan_build="$root/build-asan"
-  BUILD_DIR="$asan_build" CMAKE_FLAGS="-DMOELAB_SANITIZE=ON -DMOELAB_BENCH=OFF" "$root/scripts/build.sh"
-  echo "test: running the test suite under ASan + UBSan" >&2
-  (cd "$asan_build" && ASAN_OPTIONS=detect_leaks=1 ctest -j "$(nproc)" --timeout 1800 \
-    -E 'RegressGate.FlagsADeliberatelySlowedKernel' | tee "$asan_build/ctest.log" | tail -n 4)
+# One clang build with AddressSanitizer + UndefinedBehaviorSanitizer serves
+# twice: the whole test suite runs under it, and it holds the libFuzzer targets
+# (fuzz/*_fuzz.cpp), each fuzzed for a bounded time from fuzz/corpus/<name>/.
+# (The timing-based regress test is skipped there: bench binaries are not built.)
+san_build="$root/build-san"
+fuzz_seconds="${MOELAB_FUZZ_SECONDS:-45}"
+if [ "${MOELAB_SANITIZE_TESTS:-1}" = 1 ] || [ "$fuzz_seconds" -gt 0 ]; then
+  cmake -S "$root" -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_C_COMPILER=clang -DMOELAB_SANITIZE=ON -DMOELAB_FUZZ=ON -DMOELAB_BENCH=OFF >/dev/null
+  cmake --build "$san_build" -j "$(nproc)"
 fi
-
-# Every libFuzzer target (fuzz/*_fuzz.cpp) for a bounded time, seeded from fuzz/corpus/<name>/.
-fuzz_seconds="${MOELAB_FUZZ_SECONDS:-60}"
+if [ "${MOELAB_SANITIZE_TESTS:-1}" = 1 ]; then
+  echo "test: running the test suite under ASan + UBSan" >&2
+  (cd "$san_build" && ctest -j "$(nproc)" --timeout 1800 -E 'RegressGate.FlagsADeliberatelySlowedKernel' \
+    | tee "$san_build/ctest.log" | tail -n 4)
+fi
 if [ "$fuzz_seconds" -gt 0 ]; then
-  fuzz_build="$root/build-fuzz"
-  cmake -S "$root" -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_C_COMPILER=clang -DMOELAB_FUZZ=ON -DMOELAB_TESTS=OFF -DMOELAB_BENCH=OFF >/dev/null
-  cmake --build "$fuzz_build" -j "$(nproc)" --target fuzzers
-  for fuzzer in "$fuzz_build"/fuzz/*_fuzz; do
+  for fuzzer in "$san_build"/fuzz/*_fuzz; do
     name="$(basename "$fuzzer" _fuzz)"
-    corpus="$fuzz_build/corpus-$name"
-    mkdir -p "$corpus" "$root/fuzz/corpus/$name"
+    corpus="$san_build/corpus-$name"
+    mkdir -p "$corpus"
     echo "test: fuzzing $name for ${fuzz_seconds} s (ASan + UBSan)" >&2
     if ! "$fuzzer" -max_total_time="$fuzz_seconds" -max_len=65536 -print_final_stats=1 \
-      "$corpus" "$root/fuzz/corpus/$name" >"$fuzz_build/$name.log" 2>&1; then
-      tail -n 40 "$fuzz_build/$name.log" >&2
+      "$corpus" "$root/fuzz/corpus/$name" >"$san_build/$name.log" 2>&1; then
+      tail -n 40 "$san_build/$name.log" >&2
       echo "test: fuzzer $name failed (crash or sanitizer report above)" >&2
       exit 1
     fi
-    echo "test: $name: $(grep -E 'stat::number_of_executed_units' "$fuzz_build/$name.log") with no crash" >&2
+    echo "test: $name: $(grep -E 'stat::number_of_executed_units' "$san_build/$name.log") with no crash" >&2
   done
 fi
 
 # ctest's closing line last, so a reader of the log sees the verdict at the end.
 grep -E "tests passed|tests failed" "$build/ctest.log" | tail -n 1
 if [ "${MOELAB_SANITIZE_TESTS:-1}" = 1 ]; then
-  echo "ASan+UBSan: $(grep -E "tests passed|tests failed" "$root/build-asan/ctest.log" | tail -n 1)"
-  grep -qE "100% tests passed" "$root/build-asan/ctest.log" || exit 1
+  echo "ASan+UBSan: $(grep -E "tests passed|tests failed" "$san_build/ctest.log" | tail -n 1)"
+  grep -qE "100% tests passed" "$san_build/ctest.log" || exit 1
 fi
 if [ "${MOELAB_REGRESS:-1}" = 1 ]; then echo "regress: $(grep -c '| ok |' "$build/regress.md") figures ok vs results/baseline"; fi

@@ -31,7 +31,6 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-constexpr double kMiB = 1024.0 * 1024.0;
 
 const nlohmann::json& value(const AxisValues& v, const char* name) { return v[size_t(axis_index(name))]; }
 
