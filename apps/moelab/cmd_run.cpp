@@ -96,10 +96,14 @@ int run_run(const RunOptions& opts) {
   std::vector<double> latency_ms;
   latency_ms.reserve(size_t(opts.n_predict));
   int64_t t_first = 0;
+  // --rss-log: RSS sampled every --rss-every decoded tokens into a preallocated
+  // table (written after the loop), for soak runs.
+  std::vector<std::pair<int64_t, metrics::RssSample>> rss_samples;
+  if (!opts.rss_log.empty()) rss_samples.reserve(size_t(opts.n_predict / std::max<int64_t>(1, opts.rss_every) + 2));
   for (int64_t i = 0; i < opts.n_predict; ++i) {
     const int32_t next = sampler.sample(logits);
     if (i == 0) t_first = metrics::now_ns();
-    if (tok.is_eog(next)) break;
+    if (tok.is_eog(next) && !opts.ignore_eos) break;
     std::fputs(tok.token_piece(next, false).c_str(), stdout);
     std::fflush(stdout);
     // No need to evaluate a token nobody samples from, unless the session keeps it.
@@ -109,6 +113,8 @@ int run_run(const RunOptions& opts) {
     history.push_back(next);
     latency_ms.push_back(double(metrics::now_ns() - ts) * 1e-6);
     ++n_decoded;
+    if (!opts.rss_log.empty() && n_decoded % std::max<int64_t>(1, opts.rss_every) == 0)
+      rss_samples.emplace_back(n_decoded, metrics::read_rss());
   }
   const int64_t t_end = metrics::now_ns();
   std::fputs("\n", stdout);
@@ -118,6 +124,13 @@ int run_run(const RunOptions& opts) {
     kv::save_session(opts.session, fwd.kv_cache(), identity, history);
     std::fprintf(stderr, "run: session %s saved: %zu tokens in %.4f s\n", opts.session.c_str(), history.size(),
                  double(metrics::now_ns() - ts) * 1e-9);
+  }
+  if (!opts.rss_log.empty()) {
+    std::ofstream out(opts.rss_log);
+    out << "decoded_tokens,vm_rss_mb,vm_hwm_mb,rss_anon_mb,rss_file_mb\n";
+    for (const auto& [n, r] : rss_samples)
+      out << n << ',' << r.rss_mb << ',' << r.peak_mb << ',' << r.anon_mb << ',' << r.file_mb << '\n';
+    if (!out) throw Error(opts.rss_log + ": cannot write the RSS log");
   }
   const double prefill_s = double(t_prefill - t0) * 1e-9;
   const double decode_s = double(t_end - t_prefill) * 1e-9;

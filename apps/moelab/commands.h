@@ -56,6 +56,9 @@ struct RunOptions {
   int spec_depth = 0, spec_width = 0;
   bool spec_pre_attention = false, keep_pages = false, verify = false;
   std::string session;  // KV session file: loaded when it exists, saved at the end
+  bool ignore_eos = false;     // keep decoding past end-of-generation tokens (soak runs)
+  std::string rss_log;         // CSV of RSS every rss_every decoded tokens
+  int64_t rss_every = 100;
 };
 int run_run(const RunOptions& opts);
 

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   run->add_option("--spec-width", run_opts.spec_width, "Extra predicted experts per layer")->check(CLI::NonNegativeNumber);
   run->add_flag("--spec-pre-attention", run_opts.spec_pre_attention, "Also predict layer l from its input before attention");
   run->add_flag("--keep-pages", run_opts.keep_pages, "Buffered io: leave read pages in the page cache");
+  run->add_flag("--ignore-eos", run_opts.ignore_eos, "Keep decoding past end-of-generation tokens (soak runs)");
+  run->add_option("--rss-log", run_opts.rss_log, "Write RSS (VmRSS, VmHWM, RssAnon, RssFile) every --rss-every decoded tokens to this CSV");
+  run->add_option("--rss-every", run_opts.rss_every, "Decoded tokens between RSS samples")->check(CLI::PositiveNumber);
   run->add_flag("--verify", run_opts.verify, "Packed layout: check each blob's checksum as it is read");
 
   moelab::cli::PackOptions pack_opts;
