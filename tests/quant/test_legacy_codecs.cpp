@@ -296,7 +296,7 @@ TEST(LegacyCodecs, SimdDotsMatchScalarWithinTolerance) {
       std::normal_distribution<float> normal;
       for (auto& v : x) v = normal(rng);
       const auto a = encode(a_codec, x);
-      Buffer wb(w.size(), 2), ab(a.size(), a_codec.alignment() == 4 ? 4 : 2);
+      Buffer wb(w.size(), c.alignment() == 4 ? 4 : 2), ab(a.size(), a_codec.alignment() == 4 ? 4 : 2);
       std::memcpy(wb.data(), w.data(), w.size());
       std::memcpy(ab.data(), a.data(), a.size());
       const double expected = c.dot_by_isa[0](wb.data(), ab.data(), n);
