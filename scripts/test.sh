@@ -4,7 +4,7 @@
 # every parser for a bounded time.
 # A fresh machine needs nothing else. `.ci/run` calls exactly this.
 #
-#   MOELAB_FUZZ_SECONDS=45     seconds of libFuzzer per fuzz target (0 = skip)
+#   MOELAB_FUZZ_SECONDS=30     seconds of libFuzzer per fuzz target (0 = skip)
 #   MOELAB_SANITIZE_TESTS=0    skip the ASan + UBSan run of the test suite
 #   MOELAB_REGRESS=0           skip the bench regression gate
 set -euo pipefail
@@ -32,7 +32,7 @@ fi
 # (fuzz/*_fuzz.cpp), each fuzzed for a bounded time from fuzz/corpus/<name>/.
 # (The timing-based regress test is skipped there: bench binaries are not built.)
 san_build="$root/build-san"
-fuzz_seconds="${MOELAB_FUZZ_SECONDS:-45}"
+fuzz_seconds="${MOELAB_FUZZ_SECONDS:-30}"
 if [ "${MOELAB_SANITIZE_TESTS:-1}" = 1 ] || [ "$fuzz_seconds" -gt 0 ]; then
   cmake -S "$root" -B "$san_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_C_COMPILER=clang -DMOELAB_SANITIZE=ON -DMOELAB_FUZZ=ON -DMOELAB_BENCH=OFF >/dev/null
