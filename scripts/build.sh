@@ -7,4 +7,6 @@ build="${BUILD_DIR:-$root/build}"
 jobs="${JOBS:-$(nproc)}"
 # shellcheck disable=SC2086
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_FLAGS:-} >/dev/null
-cmake --build "$build" -j "$jobs"
+# BUILD_TARGETS="moelab_cli" builds only those targets (the quickstart needs only the CLI).
+# shellcheck disable=SC2086
+cmake --build "$build" -j "$jobs" ${BUILD_TARGETS:+--target $BUILD_TARGETS}

@@ -6,8 +6,8 @@
 # summary table. Extra arguments go to `moelab sweep` (e.g. --dry-run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/setup.sh"
-"$root/scripts/build.sh"
+MOELAB_SETUP_VENV=0 "$root/scripts/setup.sh"   # Debian packages only: the quickstart runs no Python
+BUILD_TARGETS=moelab_cli "$root/scripts/build.sh"  # the CLI only; scripts/test.sh builds the rest
 mkdir -p "$root/results"
 cd "$root"
 "${BUILD_DIR:-$root/build}/bin/moelab" sweep experiments/quickstart.json -o results/quickstart.h5 --overwrite "$@"

@@ -27,24 +27,27 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Oracle / peer virtualenv. Python is used only to prove bit-exactness against
-# llama.cpp's own gguf package and to run llama.cpp as a peer.
-venv="$build/venv"
-if [ ! -x "$venv/bin/python" ]; then
-  echo "setup: creating oracle virtualenv at $venv" >&2
-  python3 -m venv "$venv"
-fi
-py="$venv/bin/python"
-# pandas, matplotlib, nbclient and ipykernel run notebooks/explore.ipynb (its test executes it).
-"$py" -c "import gguf, numpy, h5py, pandas, matplotlib, nbclient, nbformat, ipykernel" 2>/dev/null || {
-  echo "setup: installing gguf, numpy, h5py, pandas, matplotlib, nbclient, ipykernel into $venv" >&2
-  "$py" -m pip install -q --disable-pip-version-check gguf numpy h5py pandas matplotlib nbclient nbformat ipykernel
-}
-if [ "${MOELAB_PEER:-0}" = 1 ]; then
-  "$py" -c "import llama_cpp" 2>/dev/null || {
-    echo "setup: building llama-cpp-python (llama.cpp from source, AMX off: its AMX kernels crash on this CPU)" >&2
-    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-      "$py" -m pip install -q --disable-pip-version-check llama-cpp-python
+# MOELAB_SETUP_VENV=0 skips the Python virtualenv (the quickstart needs none).
+if [ "${MOELAB_SETUP_VENV:-1}" = 1 ]; then
+  # Oracle / peer virtualenv. Python is used only to prove bit-exactness against
+  # llama.cpp's own gguf package and to run llama.cpp as a peer.
+  venv="$build/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating oracle virtualenv at $venv" >&2
+    python3 -m venv "$venv"
+  fi
+  py="$venv/bin/python"
+  # pandas, matplotlib, nbclient and ipykernel run notebooks/explore.ipynb (its test executes it).
+  "$py" -c "import gguf, numpy, h5py, pandas, matplotlib, nbclient, nbformat, ipykernel" 2>/dev/null || {
+    echo "setup: installing gguf, numpy, h5py, pandas, matplotlib, nbclient, ipykernel into $venv" >&2
+    "$py" -m pip install -q --disable-pip-version-check gguf numpy h5py pandas matplotlib nbclient nbformat ipykernel
   }
+  if [ "${MOELAB_PEER:-0}" = 1 ]; then
+    "$py" -c "import llama_cpp" 2>/dev/null || {
+      echo "setup: building llama-cpp-python (llama.cpp from source, AMX off: its AMX kernels crash on this CPU)" >&2
+      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+        "$py" -m pip install -q --disable-pip-version-check llama-cpp-python
+    }
+  fi
 fi
 echo "setup: ok" >&2
