@@ -55,7 +55,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
       echo "test: fuzzer $name failed (crash or sanitizer report above)" >&2
       exit 1
     fi
-    echo "test: $name: $(grep -E 'stat::number_of_executed_units' "$san_build/$name.log") with no crash" >&2
+    echo "test: $name: $(grep -aE 'stat::number_of_executed_units' "$san_build/$name.log") with no crash" >&2
   done
 fi
 
