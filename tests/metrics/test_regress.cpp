@@ -41,9 +41,11 @@ std::string slurp(const std::filesystem::path& p) {
 
 TEST(RegressGate, FlagsADeliberatelySlowedKernelAndPassesTwoNormalRuns) {
   const auto base = test::temp_file("regress-base.json"), tol = test::temp_file("regress-tol.json");
-  // Timing figures are GEMV GB/s / same-run memory read GB/s; 50% slack absorbs
-  // a shared machine's noise while an 8x slower kernel (-87%) is far outside it.
-  std::ofstream(tol) << R"({"timing": 0.5, "accuracy": 1e-9})";
+  // Timing figures are GEMV GB/s / same-run memory read GB/s. Under `ctest -j2`
+  // other tests share the two cores and move them by up to ~55%; 75% slack
+  // absorbs that while a 16x slower kernel (-94%) is far outside it. The
+  // memory-read case is the normaliser itself, compared loosely.
+  std::ofstream(tol) << R"({"timing": 0.75, "accuracy": 1e-9, "rules": [{"match": "memread/*", "tolerance": 10}]})";
   run_bench("", base);
   for (int i = 0; i < 2; ++i) {
     const auto cur = test::temp_file("regress-normal" + std::to_string(i) + ".json");
@@ -52,14 +54,14 @@ TEST(RegressGate, FlagsADeliberatelySlowedKernelAndPassesTwoNormalRuns) {
     EXPECT_EQ(run_regress(base, cur, tol, table), 0) << slurp(table);
   }
   const auto slow = test::temp_file("regress-slow.json"), table = test::temp_file("regress-slow.md");
-  run_bench("MOELAB_TEST_SLOW_GEMM=8", slow);
+  run_bench("MOELAB_TEST_SLOW_GEMM=16", slow);
   EXPECT_EQ(run_regress(base, slow, tol, table), 1);
   const std::string report = slurp(table);
   EXPECT_NE(report.find("| gemv/q4_k/4096x14336/threads:1/real_time | timing"), std::string::npos) << report;
   EXPECT_NE(report.find("REGRESSED"), std::string::npos) << report;
   // The slowdown changes speed, not results: accuracy figures still match exactly.
   const FigureSet b = load_figures(base), s = load_figures(slow);
-  const RegressReport r = compare(b, s, Tolerances{0.5, 1e-9, {}});
+  const RegressReport r = compare(b, s, Tolerances{0.75, 1e-9, {}});
   int accuracy_rows = 0;
   for (const Comparison& c : r.rows)
     if (c.kind == FigureKind::accuracy) {
