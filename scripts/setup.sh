@@ -44,8 +44,14 @@ if [ "${MOELAB_SETUP_VENV:-1}" = 1 ]; then
   }
   if [ "${MOELAB_PEER:-0}" = 1 ]; then
     "$py" -c "import llama_cpp" 2>/dev/null || {
-      echo "setup: building llama-cpp-python (llama.cpp from source, AMX off: its AMX kernels crash on this CPU)" >&2
-      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+      # AMX stays off (its AMX kernels crashed with an illegal instruction on
+      # Intel hosts here); AVX-512 only where this CPU has it, since a
+      # non-native build with AVX-512 on an AVX2-only CPU dies with SIGILL.
+      isa="-DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+      if grep -qw avx512f /proc/cpuinfo; then isa="$isa -DGGML_AVX512=ON"; fi
+      if grep -qw avx512_vnni /proc/cpuinfo; then isa="$isa -DGGML_AVX512_VNNI=ON"; fi
+      echo "setup: building llama-cpp-python (llama.cpp from source: $isa, AMX off)" >&2
+      CMAKE_ARGS="-DGGML_NATIVE=OFF $isa -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
         "$py" -m pip install -q --disable-pip-version-check llama-cpp-python
     }
   fi
