@@ -21,6 +21,7 @@
 #include "metrics/bandwidth.h"
 #include "model/preset.h"
 #include "model/synth.h"
+#include "store/page_cache.h"
 
 namespace {
 
@@ -44,6 +45,8 @@ const fs::path& model_path() {
       ThreadPool pool(2);
       model::write_synthetic_gguf(o, p, pool);
     }
+    // Buffered strategies must read the disk, not the pages the generator just wrote.
+    store::drop_file_pages(p);
     return p;
   }();
   return path;

@@ -23,6 +23,7 @@
 #include "metrics/rss.h"
 #include "metrics/timer.h"
 #include "store/io_backend.h"
+#include "store/page_cache.h"
 #include "store/streaming_experts.h"
 
 namespace moelab::cli {
@@ -62,11 +63,20 @@ double raw_direct_mb_s(const std::string& path, uint64_t blob, int readers, doub
   return double(bytes.load()) / 1e6 / s;
 }
 
-void drop_page_cache(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
+// Greedy decode of `tokens` tokens after a 4-token prompt (which also warms
+// the engine up); counters start after the prompt. Returns the decode seconds.
+double timed_greedy_decode(engine::Engine& engine, int64_t tokens) {
+  model::Forward& fwd = engine.forward();
+  std::vector<float> logits(static_cast<size_t>(engine.model().config().n_vocab));
+  const int32_t prompt[4] = {1, 2, 3, 4};
+  fwd.eval(std::span<const int32_t>(prompt, 4), logits);
+  engine.reset_counters();
+  const int64_t t0 = metrics::now_ns();
+  for (int64_t i = 0; i < tokens; ++i) {
+    const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    fwd.eval(std::span<const int32_t>(&next, 1), logits);
+  }
+  return double(metrics::now_ns() - t0) * 1e-9;
 }
 
 }  // namespace
@@ -92,8 +102,8 @@ int run_iobench(const IobenchOptions& opts) {
   for (const std::string& io : strategies) {
     engine::EngineConfig ec = base;
     ec.io = io;
-    drop_page_cache(opts.model);
-    if (!opts.pack.empty()) drop_page_cache(opts.pack);
+    store::drop_file_pages(opts.model);
+    if (!opts.pack.empty()) store::drop_file_pages(opts.pack);
     metrics::reset_peak_rss();
     engine::Engine engine(ec);
     const store::StreamingExperts* s = engine.streaming();
@@ -106,18 +116,7 @@ int run_iobench(const IobenchOptions& opts) {
       std::fprintf(stderr, "iobench: %s, expert slot %.2f MiB: raw O_DIRECT %.0f MB/s at QD1, %.0f MB/s with %d readers\n",
                    file.c_str(), double(blob) / 1048576.0, raw_qd1, raw_n, opts.raw_threads);
     }
-    model::Forward& fwd = engine.forward();
-    const int64_t n_vocab = engine.model().config().n_vocab;
-    std::vector<float> logits(static_cast<size_t>(n_vocab));
-    const int32_t prompt[4] = {1, 2, 3, 4};
-    fwd.eval(std::span<const int32_t>(prompt, 4), logits);
-    engine.reset_counters();
-    const int64_t t0 = metrics::now_ns();
-    for (int64_t i = 0; i < opts.tokens; ++i) {
-      const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      fwd.eval(std::span<const int32_t>(&next, 1), logits);
-    }
-    const double decode_s = double(metrics::now_ns() - t0) * 1e-9;
+    const double decode_s = timed_greedy_decode(engine, opts.tokens);
     const store::StoreCounters c = engine.counters();
     const metrics::RssSample rss = metrics::read_rss();
     const double read_mb_s = c.read_ns > 0 ? double(c.bytes_read) * 1e3 / double(c.read_ns) : 0.0;
@@ -142,19 +141,9 @@ int run_iobench(const IobenchOptions& opts) {
       ec.cache = "lru";
       ec.spec_depth = depth;
       ec.spec_pre_attention = pre;
-      drop_page_cache(opts.model);
+      store::drop_file_pages(opts.model);
       engine::Engine engine(ec);
-      model::Forward& fwd = engine.forward();
-      std::vector<float> logits(static_cast<size_t>(engine.model().config().n_vocab));
-      const int32_t prompt[4] = {1, 2, 3, 4};
-      fwd.eval(std::span<const int32_t>(prompt, 4), logits);
-      engine.reset_counters();
-      const int64_t t0 = metrics::now_ns();
-      for (int64_t i = 0; i < opts.tokens; ++i) {
-        const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        fwd.eval(std::span<const int32_t>(&next, 1), logits);
-      }
-      const double decode_s = double(metrics::now_ns() - t0) * 1e-9;
+      const double decode_s = timed_greedy_decode(engine, opts.tokens);
       const store::StoreCounters c = engine.counters();
       const store::SpecCounters& sc = c.spec.empty() ? c.spec_pre_attention : c.spec[0];
       char row[512];

@@ -19,24 +19,7 @@
 namespace moelab::cli {
 
 int run_run(const RunOptions& opts) {
-  engine::EngineConfig ec;
-  ec.model = opts.model;
-  ec.threads = opts.threads;
-  ec.n_ctx = opts.n_ctx;
-  ec.n_batch = opts.n_batch;
-  ec.top_k = opts.moe_top_k;
-  ec.kv_codec = opts.kv_codec;
-  ec.path = opts.exact ? quant::DotPath::exact : quant::DotPath::quantized;
-  ec.io = opts.io;
-  ec.layout = opts.layout;
-  ec.pack = opts.pack;
-  ec.cache = opts.cache;
-  ec.ram_budget_mb = opts.budget_mb;
-  ec.spec_depth = opts.spec_depth;
-  ec.spec_width = opts.spec_width;
-  ec.spec_pre_attention = opts.spec_pre_attention;
-  ec.drop_pages = !opts.keep_pages;
-  ec.verify_checksums = opts.verify;
+  const engine::EngineConfig& ec = opts.engine;
   metrics::reset_peak_rss();
   engine::Engine engine(ec);
   const model::Model* m = &engine.model();
@@ -74,9 +57,9 @@ int run_run(const RunOptions& opts) {
     tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
   if (tokens.empty()) throw Error("the prompt is empty (and the model adds no BOS token); give --prompt");
-  if (int64_t(history.size() + tokens.size()) + opts.n_predict > opts.n_ctx)
+  if (int64_t(history.size() + tokens.size()) + opts.n_predict > ec.n_ctx)
     throw Error("session (" + std::to_string(history.size()) + " tokens) + prompt (" + std::to_string(tokens.size()) +
-                " tokens) + " + std::to_string(opts.n_predict) + " new tokens exceed --ctx " + std::to_string(opts.n_ctx));
+                " tokens) + " + std::to_string(opts.n_predict) + " new tokens exceed --ctx " + std::to_string(ec.n_ctx));
 
   model::Sampler sampler({opts.temperature, opts.top_p, opts.sample_top_k, opts.seed});
   std::vector<float> logits(size_t(c.n_vocab));  // [n_vocab] of the last token
@@ -84,8 +67,8 @@ int run_run(const RunOptions& opts) {
   std::fputs(prompt.c_str(), stdout);
   std::fflush(stdout);
   const int64_t t0 = metrics::now_ns();
-  for (size_t i = 0; i < tokens.size(); i += size_t(opts.n_batch)) {
-    const size_t n = std::min(tokens.size() - i, size_t(opts.n_batch));
+  for (size_t i = 0; i < tokens.size(); i += size_t(ec.n_batch)) {
+    const size_t n = std::min(tokens.size() - i, size_t(ec.n_batch));
     fwd.eval(std::span<const int32_t>(tokens.data() + i, n), logits);
   }
   history.insert(history.end(), tokens.begin(), tokens.end());
@@ -139,7 +122,7 @@ int run_run(const RunOptions& opts) {
                "run: decode %lld tokens, %.2f tok/s, per-token latency median %.2f ms (%d threads, isa %s)\n",
                tokens.size(), double(tokens.size()) / prefill_s, prefill_s, double(t_first - t0) * 1e-6,
                (long long)n_decoded, n_decoded ? double(n_decoded) / decode_s : 0.0, metrics::median(latency_ms),
-               opts.threads, std::string(quant::isa_name(quant::active_isa())).c_str());
+               ec.threads, std::string(quant::isa_name(quant::active_isa())).c_str());
   if (engine.streaming()) {
     const store::StoreCounters s = engine.counters();
     const double mib = 1024.0 * 1024.0;
@@ -148,7 +131,7 @@ int run_run(const RunOptions& opts) {
                  "store: prefill read %.1f MiB (%.2f MiB per prompt token)\n"
                  "store: decode read %.1f MiB in %llu reads (%.1f MB/s over decode; %.1f MB/s while reading), "
                  "hits %llu, misses %llu (hit rate %.3f), io wait %.1f ms, prefetched %.1f MiB\n",
-                 opts.io.c_str(), opts.layout.c_str(), opts.cache.c_str(), opts.budget_mb, double(s.cache_budget_bytes) / mib,
+                 ec.io.c_str(), ec.layout.c_str(), ec.cache.c_str(), ec.ram_budget_mb, double(s.cache_budget_bytes) / mib,
                  double(after_prefill.bytes_read) / mib, double(after_prefill.bytes_read) / mib / double(tokens.size()),
                  double(s.bytes_read) / mib, (unsigned long long)s.reads, decode_s > 0 ? double(s.bytes_read) / 1e6 / decode_s : 0.0,
                  s.read_ns > 0 ? double(s.bytes_read - s.prefetch_bytes) * 1e3 / double(s.read_ns) : 0.0,
@@ -157,7 +140,7 @@ int run_run(const RunOptions& opts) {
     for (size_t d = 0; d < s.spec.size(); ++d)
       std::fprintf(stderr, "store: speculation depth %zu: precision %.3f, recall %.3f (%llu predicted)\n", d + 1,
                    s.spec[d].precision(), s.spec[d].recall(), (unsigned long long)s.spec[d].predicted);
-    if (opts.spec_pre_attention)
+    if (ec.spec_pre_attention)
       std::fprintf(stderr, "store: speculation pre-attention: precision %.3f, recall %.3f\n",
                    s.spec_pre_attention.precision(), s.spec_pre_attention.recall());
   }

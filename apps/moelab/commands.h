@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.h"
+
 namespace moelab::cli {
 
 struct CodecsOptions {
@@ -39,22 +41,12 @@ struct InspectOptions {
 int run_inspect(const InspectOptions& opts);
 
 struct RunOptions {
-  std::string model;
+  engine::EngineConfig engine;  // model, threads, context, KV codec, expert streaming (the flags bind to it)
   std::string prompt, prompt_file;
   int64_t n_predict = 64;
-  int threads = 2;
-  int64_t n_ctx = 2048, n_batch = 256;
   float temperature = 0.0f, top_p = 1.0f;
   int sample_top_k = 0;
-  int64_t moe_top_k = 0;
   uint64_t seed = 0;
-  std::string kv_codec = "f16";
-  bool exact = false;
-  // Expert streaming (lib/store): see EngineConfig.
-  std::string io = "resident", layout = "gguf", pack, cache = "lru";
-  double budget_mb = 0;
-  int spec_depth = 0, spec_width = 0;
-  bool spec_pre_attention = false, keep_pages = false, verify = false;
   std::string session;  // KV session file: loaded when it exists, saved at the end
   bool ignore_eos = false;     // keep decoding past end-of-generation tokens (soak runs)
   std::string rss_log;         // CSV of RSS every rss_every decoded tokens

@@ -43,34 +43,37 @@ int main(int argc, char** argv) {
 
   moelab::cli::RunOptions run_opts;
   auto* run = app.add_subcommand("run", "Generate text from a GGUF model; prints prefill and decode tok/s");
-  run->add_option("--model,-m", run_opts.model, "GGUF file")->required();
+  run->add_option("--model,-m", run_opts.engine.model, "GGUF file")->required();
   auto* prompt = run->add_option("--prompt,-p", run_opts.prompt, "Prompt text");
   run->add_option("--prompt-file", run_opts.prompt_file, "Read the prompt from a file")->excludes(prompt);
   run->add_option("-n,--n-predict", run_opts.n_predict, "Tokens to generate")->check(CLI::NonNegativeNumber);
-  run->add_option("--threads,-t", run_opts.threads, "Threads")->check(CLI::PositiveNumber);
-  run->add_option("--ctx", run_opts.n_ctx, "Context size (KV cache positions)")->check(CLI::PositiveNumber);
-  run->add_option("--batch", run_opts.n_batch, "Prefill batch size")->check(CLI::PositiveNumber);
+  run->add_option("--threads,-t", run_opts.engine.threads, "Threads")->check(CLI::PositiveNumber);
+  run->add_option("--ctx", run_opts.engine.n_ctx, "Context size (KV cache positions)")->check(CLI::PositiveNumber);
+  run->add_option("--batch", run_opts.engine.n_batch, "Prefill batch size")->check(CLI::PositiveNumber);
   run->add_option("--temp", run_opts.temperature, "Sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber);
   run->add_option("--top-p", run_opts.top_p, "Nucleus sampling threshold")->check(CLI::Range(0.0, 1.0));
   run->add_option("--sample-top-k", run_opts.sample_top_k, "Sample among the k most likely tokens (0 = all)");
-  run->add_option("--moe-top-k", run_opts.moe_top_k, "Experts per token (0 = the model's own K)");
+  run->add_option("--moe-top-k", run_opts.engine.top_k, "Experts per token (0 = the model's own K)");
   run->add_option("--seed", run_opts.seed, "Sampling seed");
-  run->add_option("--kv-codec", run_opts.kv_codec, "KV cache codec: NAME or K/V (f32, f16, q8_0, q4_0, tq3, tq3m)");
+  run->add_option("--kv-codec", run_opts.engine.kv_codec, "KV cache codec: NAME or K/V (f32, f16, q8_0, q4_0, tq3, tq3m)");
   run->add_option("--session", run_opts.session, "KV session file: continue from it if it exists, save at the end");
-  run->add_flag("--exact", run_opts.exact, "Exact dot path (f32 activations) instead of 8-bit activations");
-  run->add_option("--io", run_opts.io, "Expert I/O: resident, mmap, pread, direct, direct_mt<N>, uring<QD>");
-  run->add_option("--layout", run_opts.layout, "Where experts are read from")->check(CLI::IsMember({"gguf", "packed"}));
-  run->add_option("--pack", run_opts.pack, "The .moepack for --layout packed (default: <model>.moepack)");
-  run->add_option("--cache", run_opts.cache, "Expert cache policy")->check(CLI::IsMember({"none", "lru", "lfu", "least_stale"}));
-  run->add_option("--budget-mb", run_opts.budget_mb, "Expert cache RAM budget (MiB)")->check(CLI::NonNegativeNumber);
-  run->add_option("--spec-depth", run_opts.spec_depth, "Prefetch the experts of this many layers ahead (0 = off)")->check(CLI::NonNegativeNumber);
-  run->add_option("--spec-width", run_opts.spec_width, "Extra predicted experts per layer")->check(CLI::NonNegativeNumber);
-  run->add_flag("--spec-pre-attention", run_opts.spec_pre_attention, "Also predict layer l from its input before attention");
-  run->add_flag("--keep-pages", run_opts.keep_pages, "Buffered io: leave read pages in the page cache");
+  run->add_flag_callback(
+      "--exact", [&] { run_opts.engine.path = moelab::quant::DotPath::exact; },
+      "Exact dot path (f32 activations) instead of 8-bit activations");
+  run->add_option("--io", run_opts.engine.io, "Expert I/O: resident, mmap, pread, direct, direct_mt<N>, uring<QD>");
+  run->add_option("--layout", run_opts.engine.layout, "Where experts are read from")->check(CLI::IsMember({"gguf", "packed"}));
+  run->add_option("--pack", run_opts.engine.pack, "The .moepack for --layout packed (default: <model>.moepack)");
+  run->add_option("--cache", run_opts.engine.cache, "Expert cache policy")->check(CLI::IsMember({"none", "lru", "lfu", "least_stale"}));
+  run->add_option("--budget-mb", run_opts.engine.ram_budget_mb, "Expert cache RAM budget (MiB)")->check(CLI::NonNegativeNumber);
+  run->add_option("--spec-depth", run_opts.engine.spec_depth, "Prefetch the experts of this many layers ahead (0 = off)")->check(CLI::NonNegativeNumber);
+  run->add_option("--spec-width", run_opts.engine.spec_width, "Extra predicted experts per layer")->check(CLI::NonNegativeNumber);
+  run->add_flag("--spec-pre-attention", run_opts.engine.spec_pre_attention, "Also predict layer l from its input before attention");
+  run->add_flag_callback(
+      "--keep-pages", [&] { run_opts.engine.drop_pages = false; }, "Buffered io: leave read pages in the page cache");
   run->add_flag("--ignore-eos", run_opts.ignore_eos, "Keep decoding past end-of-generation tokens (soak runs)");
   run->add_option("--rss-log", run_opts.rss_log, "Write RSS (VmRSS, VmHWM, RssAnon, RssFile) every --rss-every decoded tokens to this CSV");
   run->add_option("--rss-every", run_opts.rss_every, "Decoded tokens between RSS samples")->check(CLI::PositiveNumber);
-  run->add_flag("--verify", run_opts.verify, "Packed layout: check each blob's checksum as it is read");
+  run->add_flag("--verify", run_opts.engine.verify_checksums, "Packed layout: check each blob's checksum as it is read");
 
   moelab::cli::PackOptions pack_opts;
   auto* pack = app.add_subcommand("pack", "Write a .moepack: one aligned blob per (layer, expert), optionally requantized");

@@ -8,6 +8,23 @@
 
 namespace moelab {
 
+// SplitMix64 (Steele, Lea, Flood 2014): the output for state `z`. Used as a
+// counter-based hash (same input, same output, whatever the thread or order)
+// and, through splitmix64_next, as a sequential generator.
+constexpr uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The next output of the sequence whose state is `state`, advancing it.
+constexpr uint64_t splitmix64_next(uint64_t& state) {
+  const uint64_t out = splitmix64(state);
+  state += 0x9e3779b97f4a7c15ULL;
+  return out;
+}
+
 // [rows, cols] i.i.d. N(0, sigma^2).
 std::vector<float> gaussian_matrix(int64_t rows, int64_t cols, uint64_t seed, float sigma = 1.0f);
 

@@ -23,6 +23,7 @@
 #include "metrics/rss.h"
 #include "metrics/timer.h"
 #include "quant/codec.h"
+#include "store/page_cache.h"
 
 namespace moelab::experiment {
 
@@ -33,14 +34,6 @@ namespace {
 
 
 const nlohmann::json& value(const AxisValues& v, const char* name) { return v[size_t(axis_index(name))]; }
-
-// Drops the model file's pages so a cold start reads from storage.
-void drop_page_cache(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
 
 engine::EngineConfig engine_config(const PointSetup& s, const fs::path& model, int64_t accuracy_tokens) {
   engine::EngineConfig e = s.engine;
@@ -285,7 +278,7 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
         for (size_t ri = 0; ri < t.repeats.size(); ++ri) {
           if (!engine || spec.cold) {
             engine.reset();
-            if (spec.cold) drop_page_cache(model_path);
+            if (spec.cold) store::drop_file_pages(model_path);
             metrics::reset_peak_rss();
             baseline_rss_mb = metrics::read_rss().rss_mb;
             engine = std::make_unique<engine::Engine>(ec);

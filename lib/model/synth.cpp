@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/random.h"
 #include "gguf/gguf.h"
 #include "quant/codec.h"
 
@@ -14,12 +15,7 @@ namespace {
 // Counter-based generator: the value at (stream, index) does not depend on
 // which thread draws it or in what order, so tensors generate in parallel and
 // reproduce exactly from the seed.
-inline uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+constexpr uint64_t mix64(uint64_t z) { return splitmix64(z); }
 inline double uniform01(uint64_t stream, uint64_t i) {  // (0, 1)
   return (double(mix64(stream ^ mix64(i)) >> 11) + 0.5) / double(1ull << 53);
 }

@@ -15,19 +15,13 @@
 #include <array>
 #include <cstdint>
 
+#include "core/random.h"
+
 namespace moelab::quant::hadamard {
 
 inline constexpr int kBlock = 128;
 inline constexpr uint64_t kSignSeed = 0x6d6f656c61622d72ULL;  // ASCII "moelab-r"
 inline constexpr float kInvSqrtBlock = 0.0883883476483184405501f;  // 1 / sqrt(128)
-
-constexpr uint64_t splitmix64_next(uint64_t& state) {
-  state += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = state;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Bit i % 64 of word i / 64 set: value i is negated by D.
 inline constexpr std::array<uint64_t, 2> kSignBits = [] {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/errors.h"
 #include "core/error.h"
 #include <vector>
 
@@ -202,16 +203,6 @@ inline void expect_matches_gguf_py(const File& f, const nlohmann::json& want) {
   }
 }
 
-// Runs `fn`, which must throw moelab::Error; returns its message.
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const moelab::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no moelab::Error thrown";
-  return "";
-}
+using moelab::test::error_of;
 
 }  // namespace moelab::gguf::test

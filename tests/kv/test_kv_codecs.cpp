@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/errors.h"
 #include "core/error.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_codec.h"
@@ -13,14 +14,7 @@
 namespace moelab::kv {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(KvCodecSpec, ParsesOneNameOrKeyValuePair) {
   const KvCodecSpec one = parse_kv_codec("q8_0");

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/errors.h"
 #include "common/paths.h"
 #include "core/error.h"
 #include "kv/session.h"
@@ -148,14 +149,7 @@ TEST_F(KvSession, ModelIdentityTellsModelsApart) {
   EXPECT_NE(a_->identity, b_->identity);  // same metadata and layout, other weights
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 std::vector<uint8_t> read_all(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

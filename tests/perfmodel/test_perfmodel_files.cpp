@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/errors.h"
 #include "../common/paths.h"
 #include "core/error.h"
 #include "perfmodel/hardware.h"
@@ -21,15 +22,7 @@ namespace fs = std::filesystem;
 fs::path fixtures() { return test::fixture_dir("perfmodel"); }
 fs::path datasets(const std::string& sub) { return fs::path(MOELAB_SOURCE_DIR) / "datasets" / sub; }
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(PerfmodelFiles, EveryCommittedHardwareProfileParses) {
   int n = 0;

@@ -95,8 +95,8 @@ TEST(Turbo, SignPatternIsPinned) {
   // splitmix64 from kSignSeed ("moelab-r"); changing it changes every stored tq file.
   EXPECT_EQ(hadamard::kSignSeed, 0x6d6f656c61622d72ULL);
   uint64_t state = hadamard::kSignSeed;
-  EXPECT_EQ(hadamard::kSignBits[0], hadamard::splitmix64_next(state));
-  EXPECT_EQ(hadamard::kSignBits[1], hadamard::splitmix64_next(state));
+  EXPECT_EQ(hadamard::kSignBits[0], moelab::splitmix64_next(state));
+  EXPECT_EQ(hadamard::kSignBits[1], moelab::splitmix64_next(state));
   int negated = 0;
   for (int i = 0; i < kBlock; ++i) negated += hadamard::negated(i);
   EXPECT_GT(negated, 40);  // a random pattern, not all + or all -
