@@ -1,6 +1,7 @@
 #include "experiment/mem_cap.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
