@@ -92,6 +92,12 @@ def main():
         # llama-cpp-python splits by n_batch itself; one call keeps its bookkeeping simple.
         llm.eval(tokens)
 
+    def greedy(llm):
+        # Argmax of the last position's logits, as moelab's run_timed. Without
+        # logits_all llama-cpp-python keeps no scores, so read llama.cpp's own.
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(n_vocab,))))
+
     def timed(llm):
         lat = []
         t_start = time.perf_counter()
@@ -101,12 +107,12 @@ def main():
         t0 = time.perf_counter()
         eval_in_batches(llm, stream[n_context:n_context + n_prompt])
         t_prefill = time.perf_counter()
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        nxt = greedy(llm)
         t_first = time.perf_counter()
         for _ in range(n_decode):
             ts = time.perf_counter()
             llm.eval([nxt])
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            nxt = greedy(llm)
             lat.append((time.perf_counter() - ts) * 1e3)
         t_end = time.perf_counter()
         return {"prefill_tok_s": n_prompt / (t_prefill - t0), "decode_tok_s": n_decode / (t_end - t_first),
@@ -114,6 +120,7 @@ def main():
 
     runs = []
     llm = None
+    n_vocab = 0
     baseline = 0.0
     for r in range(int(req["repeats"])):
         if llm is None or req.get("cold"):
@@ -126,6 +133,7 @@ def main():
                 llm = load(False)
             except Exception as e:  # llama-cpp-python raises ValueError when llama.cpp cannot load the file
                 fail(f"llama.cpp cannot load {model}: {e}")
+            n_vocab = int(llm.n_vocab())
             if not req.get("cold"):
                 for _ in range(int(req["warmup"])):
                     timed(llm)
@@ -134,7 +142,6 @@ def main():
         run.update({"peak_rss_mb": s.get("VmHWM", float("nan")), "baseline_rss_mb": baseline,
                     "rss_anon_mb": s.get("RssAnon", float("nan")), "rss_file_mb": s.get("RssFile", float("nan"))})
         runs.append(run)
-    n_vocab = int(llm.n_vocab())
     del llm
 
     acc = [int(t) for t in req.get("accuracy_stream", [])]
