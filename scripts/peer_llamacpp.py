@@ -4,7 +4,7 @@
 The sweep runs this with build/venv/bin/python as a child process (inside the
 point's memory cgroup when mem_cap is set) and passes a request file:
 
-    {"model": PATH, "threads": N, "n_ctx": N, "n_batch": N, "use_mmap": true,
+    {"model": PATH, "threads": N, "n_ctx": N, "n_batch": N, "use_mmap": true, "repack": true,
      "stream": [ids: context_tokens + prompt_tokens], "context_tokens": N, "prompt_tokens": N,
      "decode_tokens": N, "repeats": N, "warmup": N, "cold": false,
      "accuracy_stream": [ids], "logits_out": PATH}
@@ -14,7 +14,8 @@ context fill untimed, prefill of the prompt tokens timed, greedy decode of
 decode_tokens steps timed one by one (argmax of the logits, as moelab). Then,
 when accuracy_stream is not empty, a teacher-forced pass over it whose logits
 ([n, n_vocab] float32) go to logits_out for the harness to compare with the
-sweep's reference. One JSON object goes to stdout:
+sweep's reference. repack false is llama.cpp's --no-repack (weights read
+through the file mapping). One JSON object goes to stdout:
 
     {"llama_cpp_version": ..., "n_vocab": N, "runs": [{"prefill_tok_s", "decode_tok_s", "ttft_ms",
      "token_latency_ms": [...], "wall_s", "peak_rss_mb", "baseline_rss_mb", "rss_anon_mb", "rss_file_mb"}]}
@@ -80,6 +81,19 @@ def main():
     n_context, n_prompt, n_decode = int(req["context_tokens"]), int(req["prompt_tokens"]), int(req["decode_tokens"])
     if len(stream) < n_context + n_prompt:
         fail("request stream shorter than context_tokens + prompt_tokens")
+
+    if not req.get("repack", True):
+        # llama.cpp's --no-repack: weights stay in the file mapping instead of
+        # interleaved copies in anonymous memory. llama-cpp-python has no
+        # argument for it, so its default model params are patched.
+        import llama_cpp.llama_cpp as low
+        default_params = low.llama_model_default_params
+
+        def no_repack_params():
+            p = default_params()
+            p.use_extra_bufts = False
+            return p
+        low.llama_model_default_params = no_repack_params
 
     def load(logits_all):
         llm = Llama(model_path=model, n_ctx=int(req["n_ctx"]), n_batch=int(req["n_batch"]),

@@ -106,7 +106,8 @@ std::vector<Axis> make_axes() {
                [](const json& v, PointSetup& s) { s.context_tokens = as_int(v); }});
   t.push_back({"engine", AxisType::text, "moelab", "", 0, 0, {"moelab", "llama.cpp"}, nullptr,
                "Engine that runs the point: moelab, or llama.cpp through llama-cpp-python in a subprocess (same GGUF, "
-               "tokens, threads, n_ctx; io resident or mmap = its default mmap; moelab-only axes at their defaults)",
+               "tokens, threads, n_ctx; io resident = its default, weights repacked into RAM; mmap = no repacking, weights read "
+               "through the file mapping)",
                [](const json& v, PointSetup& s) { s.engine_kind = v.get<std::string>(); }});
   t.push_back({"mem_cap", AxisType::text, "none", "", 0, 0, {}, check_mem_cap,
                "cgroup v1 memory limit (RSS + page cache) the point runs under: none, <N>MiB, or model/<D> (the "

@@ -71,11 +71,12 @@ std::string llamacpp_unavailable() {
 std::string llamacpp_unsupported_axis(const AxisValues& values, std::string& why) {
   const std::string io = values[size_t(axis_index("io"))].get<std::string>();
   if (io != "resident" && io != "mmap") {
-    why = "io '" + io + "' is moelab's; a llama.cpp point takes resident or mmap (both: llama.cpp's default mmap)";
+    why = "io '" + io + "' is moelab's; a llama.cpp point takes resident (llama.cpp's default: weights repacked into "
+          "RAM) or mmap (no repacking: every weight read from the file mapping)";
     return "io";
   }
-  for (const char* name : {"top_k", "spec_depth", "spec_width", "spec_pre_attention", "layout", "cache", "ram_budget_mb",
-                           "drop_pages", "kv_codec", "dot_path"}) {
+  // ram_budget_mb, cache and drop_pages are recorded but, as for moelab's io=resident, do not apply.
+  for (const char* name : {"top_k", "spec_depth", "spec_width", "spec_pre_attention", "layout", "kv_codec", "dot_path"}) {
     const Axis& a = axis(name);
     const nlohmann::json& v = values[size_t(axis_index(name))];
     if (v != a.default_value) {
@@ -104,6 +105,7 @@ PointOutcome run_llamacpp_point(const PointJob& job, MemoryCgroup* cgroup) {
               {"n_ctx", job.engine.n_ctx},
               {"n_batch", job.engine.n_batch},
               {"use_mmap", true},
+              {"repack", s.engine.io == "resident"},
               {"stream", stream},
               {"context_tokens", s.context_tokens},
               {"prompt_tokens", s.prompt_tokens},

@@ -6,6 +6,14 @@
 // peer; moelab's own engine path never runs it. When llama.cpp cannot run the
 // sweep stops with an error naming what to install, never falling back to moelab.
 //
+// io of a llama.cpp point: resident = llama.cpp's default (the file is mmap'd
+// and the CPU backend repacks q4_K & co. into interleaved copies in anonymous
+// memory, so the weights are resident), mmap = no repacking (llama.cpp's
+// --no-repack: every weight is read through the file mapping, as on Metal;
+// the regime where a memory cap below the model makes it thrash). The
+// store settings ram_budget_mb, cache and drop_pages do not apply (as for
+// moelab's io=resident); the other moelab-only axes must keep their defaults.
+//
 // Metrics of a peer point: decode_tok_s, prefill_tok_s, ttft_ms, latency
 // p50/p99, peak_rss_mb (the child's VmHWM), baseline_rss_mb, rss_anon_mb,
 // rss_file_mb, wall_s, and cosine_logits, top1_agree, kl_div against the

@@ -98,19 +98,19 @@ TEST(PeerSpec, CapBytesFromTheModelSize) {
   EXPECT_THROW(mem_cap_bytes("model/x", 1 << 30), Error);
 }
 
-// One llama.cpp point and one moelab point on the same file; the reference is
+// llama.cpp points and moelab points on the same file; the reference is
 // moelab's own default configuration, so the peer's cosine is peer vs moelab.
 TEST(PeerLlamaCpp, PointOnTheSameFileMatchesMoelabLogits) {
   const std::string why = llamacpp_unavailable();
   if (!why.empty()) GTEST_SKIP() << "llama.cpp peer not installed here: " << why;
   const auto spec_path = test::write_spec(
-      "peer-run.json", spec_with(R"({"name": "peer-run", "sweep": {"engine": ["moelab", "llama.cpp"]},
+      "peer-run.json", spec_with(R"({"name": "peer-run", "sweep": {"engine": ["moelab", "llama.cpp"], "io": ["resident", "mmap"]},
                                      "reference": {"dot_path": "quantized", "kv_codec": "f16"}})")
                            .dump());
   const auto out = test::temp_file("peer-run.h5");
   ASSERT_EQ(run_sweep(load_spec(spec_path), quiet_options(out)), 0);
   const ResultsTable t = read_points(out);
-  ASSERT_EQ(t.n_rows, 2u);
+  ASSERT_EQ(t.n_rows, 4u);  // llama.cpp with repacking (resident) and without (mmap)
   const int engine = t.column("engine"), cos = t.column("cosine_logits"), top1 = t.column("top1_agree");
   int peers = 0;
   for (size_t r = 0; r < t.n_rows; ++r) {
@@ -127,8 +127,8 @@ TEST(PeerLlamaCpp, PointOnTheSameFileMatchesMoelabLogits) {
       EXPECT_TRUE(std::isnan(t.num[size_t(t.column("cosine_hidden_last"))][r]));
     }
   }
-  EXPECT_EQ(peers, 1);
-  EXPECT_EQ(read_raw(out, 1, 0, "token_latency_ms").size(), 4u);  // the peer's per-token latencies
+  EXPECT_EQ(peers, 2);
+  EXPECT_EQ(read_raw(out, 2, 0, "token_latency_ms").size(), 4u);  // the peer's per-token latencies
 }
 
 TEST(PeerLlamaCpp, MissingPeerIsAClearError) {
