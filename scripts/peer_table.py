@@ -20,33 +20,32 @@ def main():
     run = f["runs/0"].attrs
     text = lambda col, r: p[col][r].decode() if isinstance(p[col][r], bytes) else str(p[col][r])
     caps = sorted({text("mem_cap", r) for r in range(len(p))}, key=lambda c: (c != "none", c))
-    med = {}
-    for cap in caps:
-        for eng in ("moelab", "llama.cpp"):
-            rows = [r for r in range(len(p)) if text("mem_cap", r) == cap and text("engine", r) == eng]
-            if rows:
-                med[cap, eng] = {m: float(np.nanmedian(p[m][rows])) if not np.isnan(p[m][rows]).all() else float("nan")
-                                 for m, _, _ in METRICS + [("mem_cap_mb", "", "")]}
-                med[cap, eng]["io"] = text("io", rows[0])
-    print(f"Machine: {run['host_cpu']}, "
-          f"{run['host_cores']} cores, {run['host_ram_mb']} MiB RAM, kernel {run['host_kernel']}; "
-          f"model {run['model']}; git {run['git_commit'][:10]}")
+    med = {}  # (cap, engine, io) -> medians
+    for r in range(len(p)):
+        med.setdefault((text("mem_cap", r), text("engine", r), text("io", r)), []).append(r)
+    for key, rows in med.items():
+        med[key] = {m: float(np.nanmedian(p[m][rows])) if not np.isnan(p[m][rows]).all() else float("nan")
+                    for m, _, _ in METRICS + [("mem_cap_mb", "", "")]}
+    print(f"Machine: {run['host_cpu']}, {run['host_cores']} cores, {run['host_ram_mb'] / 1024:.1f} GiB RAM, "
+          f"kernel {run['host_kernel']}; model {run['model']}; git {run['git_commit'][:10]}")
     print()
     print("| memory cap | engine | io | " + " | ".join(h for _, h, _ in METRICS) + " |")
     print("|---|---|---|" + "---:|" * len(METRICS))
     for cap in caps:
-        cap_txt = cap if cap == "none" else f"{cap} ({med.get((cap, 'moelab'), med.get((cap, 'llama.cpp')))['mem_cap_mb']:.0f} MiB)"
-        for eng in ("moelab", "llama.cpp"):
-            if (cap, eng) not in med:
+        keys = sorted((k for k in med if k[0] == cap), key=lambda k: (k[1] != "moelab", k[2]))
+        cap_mb = med[keys[0]]["mem_cap_mb"]
+        cap_txt = cap if cap == "none" else f"{cap} ({cap_mb:.0f} MiB)"
+        for k in keys:
+            m = med[k]
+            cells = ["-" if np.isnan(m[c]) else fmt.format(m[c]) for c, _, fmt in METRICS]
+            print(f"| {cap_txt} | {k[1]} | {k[2]} | " + " | ".join(cells) + " |")
+        ours = [k for k in keys if k[1] == "moelab"]
+        for k in keys:
+            if k[1] == "moelab" or not ours:
                 continue
-            m = med[cap, eng]
-            cells = ["-" if np.isnan(m[k]) else fmt.format(m[k]) for k, _, fmt in METRICS]
-            print(f"| {cap_txt} | {eng} | {m['io']} | " + " | ".join(cells) + " |")
-        if (cap, "moelab") in med and (cap, "llama.cpp") in med:
-            a, b = med[cap, "moelab"], med[cap, "llama.cpp"]
-            print(f"| {cap_txt} | **ratio moelab/llama.cpp** | | **{a['decode_tok_s'] / b['decode_tok_s']:.2f}x** | "
+            a, b = med[ours[0]], med[k]
+            print(f"| {cap_txt} | **moelab {ours[0][2]} / llama.cpp {k[2]}** | | **{a['decode_tok_s'] / b['decode_tok_s']:.2f}x** | "
                   f"**{a['prefill_tok_s'] / b['prefill_tok_s']:.2f}x** | {a['peak_rss_mb'] / b['peak_rss_mb']:.2f}x | | | |")
-
 
 if __name__ == "__main__":
     main()
