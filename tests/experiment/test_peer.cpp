@@ -104,7 +104,8 @@ TEST(PeerLlamaCpp, PointOnTheSameFileMatchesMoelabLogits) {
   const std::string why = llamacpp_unavailable();
   if (!why.empty()) GTEST_SKIP() << "llama.cpp peer not installed here: " << why;
   const auto spec_path = test::write_spec(
-      "peer-run.json", spec_with(R"({"name": "peer-run", "sweep": {"engine": ["moelab", "llama.cpp"], "io": ["resident", "mmap"]},
+      "peer-run.json", spec_with(R"({"name": "peer-run", "fixed": {"ram_budget_mb": 4},
+                                     "sweep": {"engine": ["moelab", "llama.cpp"], "io": ["resident", "mmap"]},
                                      "reference": {"dot_path": "quantized", "kv_codec": "f16"}})")
                            .dump());
   const auto out = test::temp_file("peer-run.h5");
