@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "experiment/mem_cap.h"
 #include "quant/codec.h"
 #include "store/io_strategy.h"
 
@@ -44,6 +45,8 @@ std::string check_io(const json& v) {
 }
 
 int64_t as_int(const json& v) { return v.get<int64_t>(); }
+
+std::string check_mem_cap(const json& v) { return mem_cap_syntax_error(v.get<std::string>()); }
 
 // The table. Order is the column order in results files.
 std::vector<Axis> make_axes() {
@@ -101,6 +104,15 @@ std::vector<Axis> make_axes() {
   t.push_back({"context_tokens", AxisType::integer, 0, "tokens", 0, 1 << 20, {}, nullptr,
                "KV positions filled (untimed) before the prompt: decoding at a long context",
                [](const json& v, PointSetup& s) { s.context_tokens = as_int(v); }});
+  t.push_back({"engine", AxisType::text, "moelab", "", 0, 0, {"moelab", "llama.cpp"}, nullptr,
+               "Engine that runs the point: moelab, or llama.cpp through llama-cpp-python in a subprocess (same GGUF, "
+               "tokens, threads, n_ctx; io resident = its default, weights repacked into RAM; mmap = no repacking, weights read "
+               "through the file mapping)",
+               [](const json& v, PointSetup& s) { s.engine_kind = v.get<std::string>(); }});
+  t.push_back({"mem_cap", AxisType::text, "none", "", 0, 0, {}, check_mem_cap,
+               "cgroup v1 memory limit (RSS + page cache) the point runs under: none, <N>MiB, or model/<D> (the "
+               "point's model file size / D)",
+               [](const json& v, PointSetup& s) { s.mem_cap = v.get<std::string>(); }});
   return t;
 }
 
@@ -205,6 +217,7 @@ std::string range_text(const Axis& a) {
   }
   if (a.name == "io") return "resident, mmap, pread, direct, direct_mt<N>, uring<QD>";
   if (a.name == "kv_codec") return "a codec, or K/V";
+  if (a.name == "mem_cap") return "none, <N>MiB, model/<D>";
   return "source, or a GGUF weight codec";
 }
 }  // namespace

@@ -27,6 +27,8 @@ struct PointSetup {
   int64_t prompt_tokens = 0;            // timed prefill
   int64_t decode_tokens = 0;            // timed decode steps
   int64_t context_tokens = 0;           // KV positions filled (untimed) before the prompt
+  std::string engine_kind = "moelab";   // moelab, or llama.cpp (a peer run as a subprocess; experiment/peer.h)
+  std::string mem_cap = "none";         // cgroup v1 memory limit of the point (experiment/mem_cap.h)
 };
 
 struct Axis {

@@ -20,13 +20,6 @@ int32_t argmax(std::span<const float> v) {
   return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-double percentile(std::vector<double> v, double q) {  // nearest rank
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const size_t rank = size_t(std::ceil(q * double(v.size())));
-  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
 // Feeds `tokens` in batches from position 0; logits: [n, n_vocab].
 void teacher_forced(engine::Engine& engine, std::span<const int32_t> tokens, std::span<float> logits,
                     const std::function<void(int layer, int64_t pos0, std::span<const float> hidden)>& on_layer) {
@@ -69,6 +62,13 @@ store::StoreCounters minus(const store::StoreCounters& a, const store::StoreCoun
 }
 
 }  // namespace
+
+double nearest_rank_percentile(std::vector<double> v, double q) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const size_t rank = size_t(std::ceil(q * double(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
 
 std::vector<int32_t> workload_tokens(const Workload& w, const model::Model& m, int64_t n) {
   std::vector<int32_t> base;
@@ -122,8 +122,8 @@ TimedRun run_timed(engine::Engine& engine, std::span<const int32_t> stream, int6
   m.set("decode_tok_s", double(decode_tokens) / decode_s);
   m.set("prefill_tok_s", double(prompt_tokens) / (double(t_prefill - t0) * 1e-9));
   m.set("ttft_ms", double(t_first - t0) * 1e-6);
-  m.set("latency_p50_ms", percentile(out.token_latency_ms, 0.50));
-  m.set("latency_p99_ms", percentile(out.token_latency_ms, 0.99));
+  m.set("latency_p50_ms", nearest_rank_percentile(out.token_latency_ms, 0.50));
+  m.set("latency_p99_ms", nearest_rank_percentile(out.token_latency_ms, 0.99));
   m.set("peak_rss_mb", rss.peak_mb);
   m.set("rss_anon_mb", rss.anon_mb);
   m.set("rss_file_mb", rss.file_mb);
@@ -178,8 +178,15 @@ Accuracy measure_accuracy(engine::Engine& engine, std::span<const int32_t> token
           std::span<const float>(&ref.hidden[size_t((layer * n + pos0 + t) * d)], size_t(d)),
           h.subspan(size_t(t * d), size_t(d)));
   });
-  Accuracy a;
+  Accuracy a = compare_logits(logits, ref);
   for (double s : layer_sum) a.hidden_cosine.push_back(s / double(n));
+  return a;
+}
+
+Accuracy compare_logits(std::span<const float> logits, const Reference& ref) {
+  const int64_t n = ref.n_tokens, v = ref.n_vocab;
+  if (int64_t(logits.size()) != n * v) throw Error("internal: logits of another shape than the reference's");
+  Accuracy a;
   double cos_sum = 0, kl_sum = 0;
   int64_t agree = 0;
   for (int64_t t = 0; t < n; ++t) {

@@ -42,5 +42,11 @@ struct Accuracy {
   std::vector<double> hidden_cosine;  // [n_layer] mean over positions
 };
 Accuracy measure_accuracy(engine::Engine& engine, std::span<const int32_t> tokens, const Reference& ref);
+// The logits part of measure_accuracy for logits computed elsewhere (a peer
+// engine): [ref.n_tokens, ref.n_vocab]; hidden_cosine stays empty.
+Accuracy compare_logits(std::span<const float> logits, const Reference& ref);
+
+// Nearest-rank percentile (q in 0..1) of `v`; NaN when empty.
+double nearest_rank_percentile(std::vector<double> v, double q);
 
 }  // namespace moelab::experiment

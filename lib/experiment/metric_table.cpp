@@ -35,6 +35,10 @@ const std::vector<Metric>& metrics() {
       {"top1_agree", "", "fraction of positions whose argmax equals the reference's"},
       {"kl_div", "nats", "mean KL(reference || this) of the next-token distributions"},
       {"wall_s", "s", "wall time of the whole repeat (context fill, prefill, decode)"},
+      {"mem_cap_mb", "MiB", "the point's cgroup memory limit (mem_cap axis resolved); NaN when uncapped"},
+      {"cgroup_peak_mb", "MiB",
+       "memory.max_usage_in_bytes of the point's cgroup: peak RSS + page cache charged to the point (capped points)"},
+      {"cgroup_failcnt", "", "memory.failcnt of the point's cgroup: times the cap forced reclaim (capped points)"},
   };
   return table;
 }

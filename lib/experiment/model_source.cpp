@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "experiment/peer.h"
 #include "gguf/gguf.h"
 #include "metrics/progress.h"
 #include "model/loader.h"
@@ -134,6 +135,16 @@ void check_against_model(const Spec& spec, const std::vector<Point>& points, con
                       budget, min_mb, (long long)(top_k > 0 ? top_k : c.n_expert_used));
         fail("ram_budget_mb", buf);
       }
+    }
+    // The engine axis: the reference is moelab's, in this process; a llama.cpp point takes only what it can honour.
+    if (what == "/reference" && at("engine") != "moelab")
+      fail("engine", "the reference is computed by moelab (engine moelab), got " + at("engine").dump());
+    if (what == "/reference" && at("mem_cap") != "none")
+      fail("mem_cap", "the reference runs uncapped (none), got " + at("mem_cap").dump());
+    if (at("engine") == "llama.cpp") {
+      std::string why;
+      const std::string bad = llamacpp_unsupported_axis(v, why);
+      if (!bad.empty()) fail(bad.c_str(), why);
     }
   };
   check(spec.reference, spec.reference_pointer, "/reference");

@@ -334,7 +334,7 @@ Spec parse_spec(const ojson& j, const std::filesystem::path& file) {
   s.reference_pointer = s.fixed_pointer;
   for (const auto& [name, value] : {std::pair<const char*, json>{"expert_codec", "source"}, {"shared_codec", "source"},
                                     {"top_k", 0}, {"kv_codec", "f32"}, {"dot_path", "exact"}, {"io", "resident"},
-                                    {"spec_depth", 0}}) {
+                                    {"spec_depth", 0}, {"engine", "moelab"}, {"mem_cap", "none"}}) {
     s.reference[size_t(axis_index(name))] = value;
     s.reference_pointer[size_t(axis_index(name))] = "";
   }

@@ -1,5 +1,6 @@
-#include <cstdlib>
 #include "experiment/sweep.h"
+
+#include <cstdlib>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@
 #include "experiment/expand.h"
 #include "experiment/host.h"
 #include "experiment/measure.h"
+#include "experiment/mem_cap.h"
+#include "experiment/peer.h"
+#include "experiment/point.h"
 #include "experiment/model_source.h"
 #include "experiment/plot.h"
 #include "experiment/results.h"
@@ -23,7 +27,6 @@
 #include "metrics/rss.h"
 #include "metrics/timer.h"
 #include "quant/codec.h"
-#include "store/page_cache.h"
 
 namespace moelab::experiment {
 
@@ -59,6 +62,25 @@ double estimate_point_s(const ModelShape& shape, const PointSetup& s, double gbs
   const double decode = double(s.decode_tokens) * token_s, prefill = double(s.prompt_tokens) * token_s * 0.3;
   const double context = double(s.context_tokens) * token_s * 0.3;
   return double(runs) * (decode + prefill + context) + double(accuracy_tokens) * token_s * 0.3 + 0.05;
+}
+
+// A llama.cpp point needs the peer installed, a capped point a writable
+// cgroup v1 memory controller: checked once, before any work.
+void check_peers_and_caps(const Spec& spec, const std::vector<const Point*>& points) {
+  const int engine_axis = axis_index("engine"), cap_axis = axis_index("mem_cap");
+  bool peer_checked = false, cap_checked = false;
+  for (const Point* p : points) {
+    if (!peer_checked && p->values[size_t(engine_axis)] == "llama.cpp") {
+      peer_checked = true;
+      const std::string why = llamacpp_unavailable();
+      if (!why.empty()) throw SpecError(spec.file.string(), p->origin[size_t(engine_axis)], why);
+    }
+    if (!cap_checked && p->values[size_t(cap_axis)] != "none") {
+      cap_checked = true;
+      const std::string why = memory_cgroup_unavailable();
+      if (!why.empty()) throw SpecError(spec.file.string(), p->origin[size_t(cap_axis)], "mem_cap: " + why);
+    }
+  }
 }
 
 std::string fixed_width(const std::string& s, size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
@@ -180,6 +202,7 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
 
   // Everything that can fail on bad input fails before any work.
   check_output_writable(output);
+  check_peers_and_caps(spec, mine);
   ResultsFile file = opt.resume ? ResultsFile::resume(output, spec) : ResultsFile::create(output, spec, opt.overwrite);
   const std::set<std::pair<int, int>> done = file.done();
   struct Todo {
@@ -265,50 +288,39 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
       const engine::EngineConfig ec = engine_config(setup, model_path, accuracy_tokens);
       std::string note = "point " + std::to_string(p.index);
       try {
-        Accuracy acc;
-        if (reference) {
-          engine::Engine e(ec);
-          const int64_t t0 = metrics::now_ns();
-          acc = measure_accuracy(e, accuracy_stream, *reference);
-          engine_s += double(metrics::now_ns() - t0) * 1e-9;
-        }
-        std::unique_ptr<engine::Engine> engine;
-        std::vector<int32_t> stream;
-        double baseline_rss_mb = 0;  // RSS when the peak was reset: harness, reference, before the engine
+        PointJob job;
+        job.spec = &spec;
+        job.setup = setup;
+        job.engine = ec;
+        job.reference = reference.get();
+        job.accuracy_stream = &accuracy_stream;
+        job.repeats = int(t.repeats.size());
+        PointOutcome outcome = run_point(job);
+        engine_s += outcome.engine_s;
+        const Accuracy& acc = outcome.accuracy;
         for (size_t ri = 0; ri < t.repeats.size(); ++ri) {
-          if (!engine || spec.cold) {
-            engine.reset();
-            if (spec.cold) store::drop_file_pages(model_path);
-            metrics::reset_peak_rss();
-            baseline_rss_mb = metrics::read_rss().rss_mb;
-            engine = std::make_unique<engine::Engine>(ec);
-            if (stream.empty())
-              stream = workload_tokens(spec.workload, engine->model(), setup.context_tokens + setup.prompt_tokens);
-            if (!spec.cold)
-              for (int w = 0; w < spec.warmup; ++w) {
-                const TimedRun warm = run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens,
-                                                setup.decode_tokens);
-                engine_s += warm.engine_s;
-              }
-          }
-          TimedRun tr = run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
-          engine_s += tr.engine_s;
+          TimedRun& tr = outcome.runs[ri];
           ResultRow row;
           row.run = run;
           row.point = p.index;
           row.repeat = t.repeats[ri];
           row.axes = p.values;
           row.metrics = tr.metrics;
-          row.metrics.set("baseline_rss_mb", baseline_rss_mb);
+          row.metrics.set("baseline_rss_mb", outcome.baseline_rss_mb[ri]);
           row.metrics.set("raw_disk_mb_s", disk.mb_s);
           const double read = tr.metrics.get("read_mb_s");
           if (disk.mb_s > 0 && read > 0) row.metrics.set("io_efficiency", read / disk.mb_s);
-          if (reference) {
+          if (outcome.has_accuracy) {
             row.metrics.set("cosine_logits", acc.cosine_logits);
             row.metrics.set("top1_agree", acc.top1_agree);
             row.metrics.set("kl_div", acc.kl_div);
             if (!acc.hidden_cosine.empty()) row.metrics.set("cosine_hidden_last", acc.hidden_cosine.back());
             row.hidden_cosine = acc.hidden_cosine;
+          }
+          if (outcome.capped) {
+            row.metrics.set("mem_cap_mb", outcome.mem_cap_mb);
+            row.metrics.set("cgroup_peak_mb", outcome.cgroup_peak_mb);
+            row.metrics.set("cgroup_failcnt", outcome.cgroup_failcnt);
           }
           row.token_latency_ms = std::move(tr.token_latency_ms);
           row.spec_precision = std::move(tr.spec_precision);
