@@ -57,6 +57,7 @@ class Activations {
   std::vector<uint8_t> data_;  // [m, row_bytes_]
   const Codec* weight_codec_ = nullptr;
   const Codec* act_codec_ = nullptr;  // codec the rows are encoded in
+  EncodeFn act_encode_ = nullptr;     // its encoder for matmul inputs
   size_t row_bytes_ = 0;
   int64_t m_ = 0, n_ = 0;
   DotPath path_ = DotPath::quantized;
