@@ -1,6 +1,10 @@
 // AVX2 (+FMA, F16C) kernels of the floating and legacy block codecs.
 //
-//   dot_q{4,5}_{0,1}, dot_q8_0   one 32-value block per 256-bit vector: codes
+//   dot_q4_1, dot_q8_0           llama.cpp's ggml_vec_dot_q4_1_q8_1 /
+//       _q8_0_q8_0 (x86) operation for operation, for bit-identical logits
+//       (also used on AVX-512 CPUs). encode_q8_{0,1}_act likewise reproduce
+//       llama.cpp's quantize_row_q8_{0,1} for matmul inputs.
+//   dot_q{4,5}_0, dot_q5_1       one 32-value block per 256-bit vector: codes
 //       widened to bytes, vpmaddubsw (u8 codes x s8 activations, pairs into
 //       int16, no saturation: |pair| <= 2 * 31 * 128) and vpmaddwd into int32
 //       lanes; the zero point (8 or 16) comes off as a second vpmaddubsw of

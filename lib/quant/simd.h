@@ -82,10 +82,8 @@ float dot_f32_f32(const void* w, const void* act, int64_t n);
 float dot_f16_f32(const void* w, const void* act, int64_t n);
 float dot_bf16_f32(const void* w, const void* act, int64_t n);
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
-float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
 float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);
 float dot_q5_1_q8_1(const void* w, const void* act, int64_t n);
-float dot_q8_0_q8_0(const void* w, const void* act, int64_t n);
 
 // kquants_avx512.cpp (q2_k .. q6_k with q8_k activations)
 float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);
