@@ -213,7 +213,7 @@ void Forward::attention(int layer, int64_t n) {
   const int64_t group = c.n_head / c.n_head_kv;
   const kv::RowCodec& k_codec = kv_.k_codec();
   const kv::RowCodec& v_codec = kv_.v_codec();
-  // With an f16 cache, the arithmetic of llama.cpp's (non-flash) attention
+  // With an f16 cache, attention repeats llama.cpp's (non-flash) arithmetic
   // exactly (ggml_numerics.h): the query rounded to f16, f16 dots in ggml's
   // lanes, its softmax, probabilities rounded to f16 before the f16 value mix.
   const bool as_ggml = k_codec.name() == "f16" && v_codec.name() == "f16";

@@ -5,7 +5,9 @@
 // Two dot paths:
 //   quantized  activations are encoded once into the weight codec's `act`
 //              codec (q8_0 / q8_1 / q8_k / rot128) and the integer kernels
-//              run, as llama.cpp does; results match `exact` within tolerance
+//              run, as llama.cpp does; results match `exact` within tolerance.
+//              q8_0 / q8_1 inputs are rounded as llama.cpp's x86 backend rounds
+//              them (simd.h encode_q8_*_act), byte for byte
 //   exact      weights are decoded block by block and dotted in f32 with the
 //              unquantized activations
 #pragma once

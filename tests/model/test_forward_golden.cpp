@@ -18,6 +18,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -167,6 +168,19 @@ TEST(SmolLM2Golden, LogitsMatchLlamaCppTeacherForced) {
               a.mean_cosine, a.top1, n, K, exact_rows, max_diff, self_cos, self_top1);
   EXPECT_GE(a.mean_cosine, 0.999);
   EXPECT_GE(a.top1, 0.99);
+
+  // moelab's decode path (one token per eval, as `moelab run` decodes) gives the
+  // same bits as the batch above: every kernel's result is independent of the batch.
+  ThreadPool pool(2);
+  ResidentExperts experts(model->weights(), model->config().n_expert);
+  ForwardOptions fo;
+  fo.n_ctx = 512;
+  Forward fwd(model->config(), model->weights(), experts, pool, fo);
+  std::vector<float> one(V);
+  for (size_t i = 0; i < 16; ++i) {
+    fwd.eval(std::span<const int32_t>(&tokens[i], 1), one);
+    EXPECT_EQ(std::memcmp(one.data(), logits.data() + i * V, V * sizeof(float)), 0) << "position " << i;
+  }
 }
 
 }  // namespace
