@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "model/ggml_numerics.h"
 
 namespace moelab::model {
 namespace {
@@ -29,16 +30,19 @@ namespace {
 using quant::Activations;
 using quant::QMatrix;
 
-// y = x / sqrt(mean(x^2) + eps) * w, over rows of length n.
+// y = x / sqrt(mean(x^2) + eps) * w, over rows of length n. As ggml: squares
+// rounded to f32, summed in double.
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i] * x[i]);
   const float scale = 1.0f / std::sqrt(float(ss / double(n)) + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
 // Rotates one head's first n_rot values by position `pos`.
 // norm: pairs (2i, 2i+1); neox: pairs (i, i + n_rot/2). theta_i = pos * base^(-2i/n_rot).
+// The rotation fuses as ggml-cpu's compiled code does (GCC contracts
+// x0*c - x1*s into fma(x0, c, -(x1*s)), likewise the second output).
 void rope(float* v, int64_t n_rot, int64_t pos, float base, RopeKind kind) {
   const float theta_scale = std::pow(base, -2.0f / float(n_rot));
   float theta = float(pos);
@@ -47,12 +51,10 @@ void rope(float* v, int64_t n_rot, int64_t pos, float base, RopeKind kind) {
     const int64_t a = kind == RopeKind::norm ? 2 * i : i;
     const int64_t b = kind == RopeKind::norm ? 2 * i + 1 : i + n_rot / 2;
     const float x0 = v[a], x1 = v[b];
-    v[a] = x0 * c - x1 * s;
-    v[b] = x0 * s + x1 * c;
+    v[a] = std::fma(x0, c, -(x1 * s));
+    v[b] = std::fma(x0, s, x1 * c);
   }
 }
-
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 // Y[n, rows] = X[n, cols] W^T through encoded activations (reused buffer).
 void matmul(const QMatrix& w, const float* x, int64_t n, float* y, Activations& act, ThreadPool& pool,
@@ -105,7 +107,9 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
   scores_.resize(size_t(pool.size()) * size_t(options.n_ctx));
   vrow_.resize(size_t(pool.size()) * kv_.v_codec().mix_floats());
   qprep_.resize(size_t(pool.size()) * kv_.k_codec().query_floats());
-  qround_.resize(size_t(pool.size()) * size_t(config.head_dim));
+  q16_.resize(size_t(pool.size()) * size_t(config.head_dim));
+  p16_.resize(size_t(pool.size()) * size_t(options.n_ctx));
+  mixacc_.resize(size_t(pool.size()) * 32 * size_t(config.head_dim));
   gate_.resize(nb * size_t(ff));
   up_.resize(nb * size_t(ff));
   if (config.is_moe()) {
@@ -209,10 +213,10 @@ void Forward::attention(int layer, int64_t n) {
   const int64_t group = c.n_head / c.n_head_kv;
   const kv::RowCodec& k_codec = kv_.k_codec();
   const kv::RowCodec& v_codec = kv_.v_codec();
-  // With an f16 cache, llama.cpp's (non-flash) attention rounds the query and
-  // the attention probabilities to f16 before its f16 dot products; doing the
-  // same keeps moelab's logits on llama.cpp's, token for token.
-  const bool round_to_f16 = k_codec.name() == "f16" && v_codec.name() == "f16";
+  // With an f16 cache, attention repeats llama.cpp's (non-flash) arithmetic
+  // exactly (ggml_numerics.h): the query rounded to f16, f16 dots in ggml's
+  // lanes, its softmax, probabilities rounded to f16 before the f16 value mix.
+  const bool as_ggml = k_codec.name() == "f16" && v_codec.name() == "f16";
   const bool sink = kv_.exact_sink();
   pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
     float* scores = &scores_[size_t(thread) * size_t(options_.n_ctx)];
@@ -222,10 +226,19 @@ void Forward::attention(int layer, int64_t n) {
       const int64_t t = th / c.n_head, h = th % c.n_head, hk = h / group;
       const int64_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos
       const float* q = &q_[size_t(t * q_dim + h * hd)];
-      if (round_to_f16) {  // llama.cpp multiplies f16 keys by the query rounded to f16
-        float* qr = &qround_[size_t(thread) * size_t(hd)];
-        for (int64_t d = 0; d < hd; ++d) qr[d] = fp16_to_f32(f32_to_fp16(q[d]));
-        q = qr;
+      float* out = &attn_[size_t(t * q_dim + h * hd)];
+      if (as_ggml) {
+        fp16_t* q16 = &q16_[size_t(thread) * size_t(hd)];
+        fp16_t* p16 = &p16_[size_t(thread) * size_t(options_.n_ctx)];
+        for (int64_t d = 0; d < hd; ++d) q16[d] = f32_to_fp16(q[d]);
+        const uint8_t* k0 = kv_.k_head(layer, 0, hk);
+        for (int64_t j = 0; j < n_keys; ++j)
+          scores[j] = ggml::dot_f16(reinterpret_cast<const fp16_t*>(k0 + size_t(j) * kv_.pos_stride_k()), q16, hd) * scale;
+        ggml::softmax(scores, n_keys);
+        for (int64_t j = 0; j < n_keys; ++j) p16[j] = f32_to_fp16(scores[j]);
+        ggml::mix_f16(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, p16, hd,
+                      &mixacc_[size_t(thread) * 32 * size_t(hd)], out);
+        continue;
       }
       k_codec.prepare_query(q, qprep, kv_.qjl_weight(layer, hk));
       if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
@@ -245,11 +258,8 @@ void Forward::attention(int layer, int64_t n) {
       }
       float sum = 0;
       for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-      // llama.cpp mixes f16 values with probabilities rounded to f16.
-      for (int64_t j = 0; j < n_keys; ++j)
-        scores[j] = round_to_f16 ? fp16_to_f32(f32_to_fp16(scores[j] / sum)) : scores[j] / sum;
-      v_codec.mix(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, scores, vmix,
-                  &attn_[size_t(t * q_dim + h * hd)]);
+      for (int64_t j = 0; j < n_keys; ++j) scores[j] /= sum;
+      v_codec.mix(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, scores, vmix, out);
     }
   });
   matmul(l.wo, attn_.data(), n, proj_.data(), act_, pool_, options_.path);
@@ -263,7 +273,7 @@ void Forward::ffn_dense(int layer, int64_t n) {
   if (stream_dense_) experts_.acquire(layer, std::span<const int32_t>(&whole_ffn, 1), std::span<ExpertWeights>(&f, 1));
   matmul(f.gate, xn_.data(), n, gate_.data(), act_, pool_, options_.path);
   matmul(f.up, xn_.data(), n, up_.data(), act_, pool_, options_.path);
-  for (size_t i = 0; i < size_t(n * c.n_ff); ++i) gate_[i] = silu(gate_[i]) * up_[i];
+  ggml::swiglu(gate_.data(), up_.data(), n * c.n_ff);
   matmul(f.down, gate_.data(), n, proj_.data(), act_, pool_, options_.path);
   if (stream_dense_) experts_.release(layer);
 }
@@ -328,7 +338,7 @@ void Forward::ffn_moe(int layer, int64_t n) {
       quant::multi_gemv(std::span(mats).last(size_t(top_k_)), act2_, gate_.data() + top_k_ * ff, &pool_);
     }
     const float* up = gate_.data() + top_k_ * ff;
-    for (int64_t i = 0; i < top_k_ * ff; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up[i];
+    ggml::swiglu(gate_.data(), up, top_k_ * ff);
     mats.clear();
     for (int64_t k = 0; k < top_k_; ++k) mats.push_back(ew_[size_t(k)].down);
     act2_.encode(*mats[0].codec, gate_.data(), top_k_, ff, options_.path);
@@ -364,7 +374,7 @@ void Forward::ffn_moe(int layer, int64_t n) {
       for (int64_t i = 0; i < m; ++i) std::memcpy(&xe_[size_t(i * d)], &xn_[size_t(rows[size_t(i)] * d)], size_t(d) * sizeof(float));
       matmul(ew_[u].gate, xe_.data(), m, gate_.data(), act_, pool_, options_.path);
       matmul(ew_[u].up, xe_.data(), m, up_.data(), act_, pool_, options_.path);
-      for (size_t i = 0; i < size_t(m * ff); ++i) gate_[i] = silu(gate_[i]) * up_[i];
+      ggml::swiglu(gate_.data(), up_.data(), m * ff);
       matmul(ew_[u].down, gate_.data(), m, ye_.data(), act_, pool_, options_.path);
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < d; ++j) proj_[size_t(rows[size_t(i)] * d + j)] += weights[size_t(i)] * ye_[size_t(i * d + j)];
@@ -377,7 +387,7 @@ void Forward::ffn_moe(int layer, int64_t n) {
     const int64_t fs = c.n_ff_shexp;
     matmul(l.gate_shexp, xn_.data(), n, gate_.data(), act_, pool_, options_.path);
     matmul(l.up_shexp, xn_.data(), n, up_.data(), act_, pool_, options_.path);
-    for (size_t i = 0; i < size_t(n * fs); ++i) gate_[i] = silu(gate_[i]) * up_[i];
+    ggml::swiglu(gate_.data(), up_.data(), n * fs);
     matmul(l.down_shexp, gate_.data(), n, ye_.data(), act_, pool_, options_.path);
     for (int64_t t = 0; t < n; ++t) {
       float g = 1.0f;

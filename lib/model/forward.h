@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "core/fp16.h"
 #include "core/thread_pool.h"
 #include "kv/kv_cache.h"
 #include "model/config.h"
@@ -77,7 +78,9 @@ class Forward {
   std::vector<float> scores_;   // [n_threads, n_ctx] attention scores per thread
   std::vector<float> vrow_;     // [n_threads, v codec mix_floats] value mixing scratch per thread
   std::vector<float> qprep_;    // [n_threads, k codec query_floats] prepared query per thread
-  std::vector<float> qround_;   // [n_threads, head_dim] query rounded to f16 per thread
+  std::vector<fp16_t> q16_;     // [n_threads, head_dim] query in f16 (f16 cache)
+  std::vector<fp16_t> p16_;     // [n_threads, n_ctx] probabilities in f16 (f16 cache)
+  std::vector<float> mixacc_;   // [n_threads, 32 * head_dim] value-mix lanes (f16 cache)
   std::vector<float> gate_, up_;// [n_batch, max(n_ff, top_k * n_ff_exp, n_ff_shexp)]
   std::vector<float> router_;   // [n_batch, n_expert] router logits -> probabilities
   std::vector<int32_t> sel_ids_;// [n_batch, top_k]

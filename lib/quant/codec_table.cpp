@@ -49,7 +49,7 @@ const Codec kCodecs[] = {
     {"q8_0", Family::gguf_block, kQ8_0, kQK, sizeof(BlockQ8_0), 8, kQK, "q8_0", false, encode_q8_0,
      encode_q8_0_dispatch,
      decoders(decode_q8_0, avx2::decode_q8_0, avx512::decode_q8_0),
-     dots(dot_q8_0_q8_0, avx2::dot_q8_0_q8_0, avx512::dot_q8_0_q8_0)},
+     dots(dot_q8_0_q8_0, avx2::dot_q8_0_q8_0)},  // AVX2 on AVX-512 too: llama.cpp's order (legacy_avx2.cpp)
     {"q5_1", Family::gguf_block, kQ5_1, kQK, sizeof(BlockQ5_1), 5, kQK, "q8_1", false, encode_q5_1, encode_q5_1,
      decoders(decode_q5_1, avx2::decode_q5_1, avx512::decode_q5_1),
      dots(dot_q5_1_q8_1, avx2::dot_q5_1_q8_1, avx512::dot_q5_1_q8_1)},
@@ -58,7 +58,7 @@ const Codec kCodecs[] = {
      dots(dot_q5_0_q8_0, avx2::dot_q5_0_q8_0, avx512::dot_q5_0_q8_0)},
     {"q4_1", Family::gguf_block, kQ4_1, kQK, sizeof(BlockQ4_1), 4, kQK, "q8_1", false, encode_q4_1, encode_q4_1,
      decoders(decode_q4_1, avx2::decode_q4_1, avx512::decode_q4_1),
-     dots(dot_q4_1_q8_1, avx2::dot_q4_1_q8_1, avx512::dot_q4_1_q8_1)},
+     dots(dot_q4_1_q8_1, avx2::dot_q4_1_q8_1)},  // likewise
     {"q4_0", Family::gguf_block, kQ4_0, kQK, sizeof(BlockQ4_0), 4, kQK, "q8_0", false, encode_q4_0, encode_q4_0,
      decoders(decode_q4_0, avx2::decode_q4_0, avx512::decode_q4_0),
      dots(dot_q4_0_q8_0, avx2::dot_q4_0_q8_0, avx512::dot_q4_0_q8_0)},

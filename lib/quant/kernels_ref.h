@@ -29,6 +29,10 @@ MOELAB_DECLARE_CODEC(q5_0);
 MOELAB_DECLARE_CODEC(q5_1);
 MOELAB_DECLARE_CODEC(q8_0);
 MOELAB_DECLARE_CODEC(q8_1);  // activation codec for q4_1, q5_1 and affine
+// Activation encoders as llama.cpp's x86 CPU backend quantizes matmul inputs
+// (id = 127 / amax, round half to even); blocks as q8_0 / q8_1.
+void encode_q8_0_act(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1_act(const float* x, void* dst, int64_t n, const float* importance);
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
 float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
 float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);

@@ -325,6 +325,41 @@ void encode_q8_1(const float* x, void* dst, int64_t n, const float*) {
   }
 }
 
+// ---- activations as llama.cpp's x86 kernels quantize them ----------------------
+// quantize_row_q8_{0,1} (ggml-cpu/arch/x86/quants.c) differ from the reference
+// in two places: the inverse scale is 127 / amax rather than 1 / (amax / 127),
+// and ties round to even. Saturating like the packs there (NaN -> -128).
+static int8_t round_even_code(float v) {
+  if (!(v >= -128.0f)) return -128;  // NaN and below
+  return int8_t(std::min(std::nearbyint(v), 127.0f));
+}
+
+template <class Block, bool kSum>
+static void encode_q8_act(const char* fn, const float* x, void* dst, int64_t n) {
+  check_row(fn, x, dst, n, kQK);
+  auto* blocks = static_cast<Block*>(dst);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) {
+      blocks[b].qs[j] = round_even_code(x[j] * id);
+      sum += blocks[b].qs[j];
+    }
+    blocks[b].d = f32_to_fp16(d);
+    if constexpr (kSum) blocks[b].s = f32_to_fp16(d * float(sum));
+  }
+}
+
+void encode_q8_0_act(const float* x, void* dst, int64_t n, const float*) {
+  encode_q8_act<BlockQ8_0, false>("encode_q8_0_act", x, dst, n);
+}
+void encode_q8_1_act(const float* x, void* dst, int64_t n, const float*) {
+  encode_q8_act<BlockQ8_1, true>("encode_q8_1_act", x, dst, n);
+}
+
 void decode_q8_1(const void* src, float* y, int64_t n) {
   check_row("decode_q8_1", src, y, n, kQK);
   const auto* blocks = static_cast<const BlockQ8_1*>(src);
@@ -424,6 +459,17 @@ void encode_q8_1_dispatch(const float* x, void* dst, int64_t n, const float* imp
     case Isa::scalar: break;
   }
   ref::encode_q8_1(x, dst, n, importance);
+}
+
+// AVX-512 CPUs run the AVX2 encoders: llama.cpp's AVX-512 build quantizes with the same code.
+void encode_q8_0_act_dispatch(const float* x, void* dst, int64_t n, const float* importance) {
+  if (active_isa() != Isa::scalar) return avx2::encode_q8_0_act(x, dst, n, importance);
+  ref::encode_q8_0_act(x, dst, n, importance);
+}
+
+void encode_q8_1_act_dispatch(const float* x, void* dst, int64_t n, const float* importance) {
+  if (active_isa() != Isa::scalar) return avx2::encode_q8_1_act(x, dst, n, importance);
+  ref::encode_q8_1_act(x, dst, n, importance);
 }
 
 }  // namespace moelab::quant

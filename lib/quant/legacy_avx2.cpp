@@ -1,6 +1,10 @@
 // AVX2 (+FMA, F16C) kernels of the floating and legacy block codecs.
 //
-//   dot_q{4,5}_{0,1}, dot_q8_0   one 32-value block per 256-bit vector: codes
+//   dot_q4_1, dot_q8_0           llama.cpp's ggml_vec_dot_q4_1_q8_1 /
+//       _q8_0_q8_0 (x86) operation for operation, for bit-identical logits
+//       (also used on AVX-512 CPUs). encode_q8_{0,1}_act likewise reproduce
+//       llama.cpp's quantize_row_q8_{0,1} for matmul inputs.
+//   dot_q{4,5}_0, dot_q5_1       one 32-value block per 256-bit vector: codes
 //       widened to bytes, vpmaddubsw (u8 codes x s8 activations, pairs into
 //       int16, no saturation: |pair| <= 2 * 31 * 128) and vpmaddwd into int32
 //       lanes; the zero point (8 or 16) comes off as a second vpmaddubsw of
@@ -278,9 +282,59 @@ void encode_q8(const float* x, Block* out, int64_t nb, RefEncode ref_encode) {
   }
 }
 
+// llama.cpp's x86 activation quantizer (quantize_row_q8_0 / _q8_1 in
+// ggml-cpu/arch/x86/quants.c), instruction for instruction: id = 127 / amax
+// (not 1 / d), round half to even, saturating packs, s = d * sum(q) in fp16.
+// Matmul inputs go through this one so that moelab's int8 activations equal
+// llama.cpp's byte for byte; the reference encoder above stays the codec's
+// `encode` (byte-identical with gguf's python quantizer).
+template <class Block, bool kSum>
+void encode_q8_as_ggml(const float* x, Block* out, int64_t nb) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < nb; ++b, x += kQK) {
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+           v3 = _mm256_loadu_ps(x + 24);
+    __m256 max_abs = _mm256_andnot_ps(sign_bit, v0);
+    max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign_bit, v1));
+    max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign_bit, v2));
+    max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign_bit, v3));
+    __m128 max4 = _mm_max_ps(_mm256_extractf128_ps(max_abs, 1), _mm256_castps256_ps128(max_abs));
+    max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+    max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
+    const float max_scalar = _mm_cvtss_f32(max4);
+    const float d = max_scalar / 127.f;
+    out[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 mul = _mm256_set1_ps(max_scalar != 0.0f ? 127.f / max_scalar : 0.0f);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT));
+    const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT));
+    const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT));
+    if constexpr (kSum) {
+      const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+      s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+      out[b].s = _cvtss_sh(d * float(_mm_cvtsi128_si32(s4)), _MM_FROUND_TO_NEAREST_INT);
+    }
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs),
+                        _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+}
+
 }  // namespace
 
 // ---- activation encoders -----------------------------------------------------
+
+void encode_q8_0_act(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_0_act(x, dst, n, importance);
+  encode_q8_as_ggml<BlockQ8_0, false>(x, static_cast<BlockQ8_0*>(dst), n / kQK);
+}
+
+void encode_q8_1_act(const float* x, void* dst, int64_t n, const float* importance) {
+  if (bad_row(x, dst, n, kQK)) return ref::encode_q8_1_act(x, dst, n, importance);
+  encode_q8_as_ggml<BlockQ8_1, true>(x, static_cast<BlockQ8_1*>(dst), n / kQK);
+}
 
 void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance) {
   if (bad_row(x, dst, n, kQK)) return ref::encode_q8_0(x, dst, n, importance);
@@ -371,12 +425,24 @@ float dot_q4_0_q8_0(const void* w, const void* act, int64_t n) {
       x, y, n / kQK, [&](int64_t b) { return block_isum(unpack_nibbles(x[b].qs), load32(y[b].qs), eight); });
 }
 
+// ggml_vec_dot_q4_1_q8_1 (x86 AVX2) operation for operation: one vector
+// accumulator, blocks in order, and the min term m_w * s_y fused into one
+// scalar running sum (GCC contracts ggml's `summs += m * s`), added after the
+// horizontal sum. Same bits as llama.cpp, hence the same logits downstream.
 float dot_q4_1_q8_1(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, kQK)) return ref::dot_q4_1_q8_1(w, act, n);
   const auto* x = static_cast<const BlockQ4_1*>(w);
   const auto* y = static_cast<const BlockQ8_1*>(act);
-  return dot_blocks<BlockQ4_1, BlockQ8_1, true>(
-      x, y, n / kQK, [&](int64_t b) { return block_isum_unsigned(unpack_nibbles(x[b].qs), load32(y[b].qs)); });
+  __m256 acc = _mm256_setzero_ps();
+  __m128 summs = _mm_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    if ((b & 7) == 0) prefetch_ahead<8 * sizeof(BlockQ4_1)>(&x[b]);
+    summs = _mm_fmadd_ss(_mm_set_ss(half_to_float(x[b].m)), _mm_set_ss(half_to_float(y[b].s)), summs);
+    const __m256 d = _mm256_set1_ps(half_to_float(x[b].d) * half_to_float(y[b].d));
+    const __m256i isum = block_isum_unsigned(unpack_nibbles(x[b].qs), load32(y[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc) + _mm_cvtss_f32(summs);
 }
 
 float dot_q5_0_q8_0(const void* w, const void* act, int64_t n) {
@@ -398,17 +464,23 @@ float dot_q5_1_q8_1(const void* w, const void* act, int64_t n) {
   });
 }
 
+// ggml_vec_dot_q8_0_q8_0 (x86 AVX2) operation for operation: one vector
+// accumulator, blocks in order. s8 x s8 goes through u8 x s8: |w| times y with
+// w's sign moved onto y (q8 codes lie in [-127, 127], so a pair of products
+// stays inside int16).
 float dot_q8_0_q8_0(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, kQK)) return ref::dot_q8_0_q8_0(w, act, n);
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(act);
-  return dot_blocks<BlockQ8_0, BlockQ8_0, false>(x, y, n / kQK, [&](int64_t b) {
-    // s8 x s8 through u8 x s8: |w| times y with w's sign moved onto y. q8
-    // codes lie in [-127, 127] (the encoders clamp), so a pair of products
-    // stays inside int16.
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    if ((b & 7) == 0) prefetch_ahead<8 * sizeof(BlockQ8_0)>(&x[b]);
+    const __m256 d = _mm256_set1_ps(half_to_float(x[b].d) * half_to_float(y[b].d));
     const __m256i vw = load32(x[b].qs);
-    return block_isum_unsigned(_mm256_abs_epi8(vw), _mm256_sign_epi8(load32(y[b].qs), vw));
-  });
+    const __m256i isum = block_isum_unsigned(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(load32(y[b].qs), vw));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
 }
 
 }  // namespace moelab::quant::avx2

@@ -1,6 +1,8 @@
 // AVX-512 (F/BW/VL/DQ/VNNI) kernels of the floating and legacy block codecs.
 //
-//   dot_q{4,5}_{0,1}, dot_q8_0   two 32-value blocks per 512-bit vector: codes
+//   (q4_1 and q8_0 dots: none here; AVX-512 CPUs run legacy_avx2.cpp's, which
+//   follow llama.cpp's kernels' order so that logits match llama.cpp's exactly)
+//   dot_q4_0, dot_q5_{0,1}       two 32-value blocks per 512-bit vector: codes
 //       widened to bytes, one VNNI vpdpbusd (u8 codes x s8 activations) per
 //       pair, the zero point (8 or 16) taken off as zero times sum(activations)
 //       (a second vpdpbusd), then one FMA with the blocks' scale products.
@@ -413,16 +415,6 @@ float dot_q4_0_q8_0(const void* w, const void* act, int64_t n) {
   });
 }
 
-float dot_q4_1_q8_1(const void* w, const void* act, int64_t n) {
-  if (bad_row(w, act, n, kQK)) return ref::dot_q4_1_q8_1(w, act, n);
-  const auto* x = static_cast<const BlockQ4_1*>(w);
-  const auto* y = static_cast<const BlockQ8_1*>(act);
-  return dot_pairs<BlockQ4_1, BlockQ8_1, true, true>(x, y, n / kQK, [&](int64_t b0, int64_t b1) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair_nibbles_high_times16(x[b0].qs, x[b1].qs),
-                               pair_load(y[b0].qs, y[b1].qs));
-  });
-}
-
 float dot_q5_0_q8_0(const void* w, const void* act, int64_t n) {
   if (bad_row(w, act, n, kQK)) return ref::dot_q5_0_q8_0(w, act, n);
   const auto* x = static_cast<const BlockQ5_0*>(w);
@@ -440,18 +432,6 @@ float dot_q5_1_q8_1(const void* w, const void* act, int64_t n) {
   return dot_pairs<BlockQ5_1, BlockQ8_1, true, false>(x, y, n / kQK, [&](int64_t b0, int64_t b1) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair_q5(x[b0].qs, x[b0].qh, x[b1].qs, x[b1].qh),
                                pair_load(y[b0].qs, y[b1].qs));
-  });
-}
-
-float dot_q8_0_q8_0(const void* w, const void* act, int64_t n) {
-  if (bad_row(w, act, n, kQK)) return ref::dot_q8_0_q8_0(w, act, n);
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(act);
-  return dot_pairs<BlockQ8_0, BlockQ8_0, false, false>(x, y, n / kQK, [&](int64_t b0, int64_t b1) {
-    // s8 x s8 through u8 x s8: |w| times y with w's sign moved onto y.
-    const __m512i vw = pair_load(x[b0].qs, x[b1].qs), vy = pair_load(y[b0].qs, y[b1].qs);
-    const __m512i signed_y = _mm512_mask_sub_epi8(vy, _mm512_movepi8_mask(vw), _mm512_setzero_si512(), vy);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(vw), signed_y);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "quant/simd.h"
 
 namespace moelab::quant {
 namespace {
@@ -85,13 +86,18 @@ void dequantize(const QMatrix& w, std::span<float> y, ThreadPool* pool) {
 
 void Activations::encode(const Codec& weight_codec, const float* x, int64_t m, int64_t n, DotPath path) {
   // The name lookup runs once per (weight codec, path), not on every call of the decode loop.
-  if (act_codec_ == nullptr || weight_codec_ != &weight_codec || path_ != path)
+  // q8_0 / q8_1 inputs are quantized as llama.cpp's x86 backend does (simd.h), not by the reference.
+  if (act_codec_ == nullptr || weight_codec_ != &weight_codec || path_ != path) {
     act_codec_ = &(path == DotPath::exact ? codec("f32") : codec(weight_codec.act));
+    act_encode_ = act_codec_->name == "q8_0"   ? encode_q8_0_act_dispatch
+                  : act_codec_->name == "q8_1" ? encode_q8_1_act_dispatch
+                                               : act_codec_->encode;
+  }
   const Codec& act = *act_codec_;
   weight_codec.row_bytes(n);  // validates n against the weight codec's block size
   row_bytes_ = act.row_bytes(n);
   if (data_.size() < size_t(m) * row_bytes_) data_.resize(size_t(m) * row_bytes_);
-  for (int64_t i = 0; i < m; ++i) act.encode(x + size_t(i) * size_t(n), data_.data() + size_t(i) * row_bytes_, n, nullptr);
+  for (int64_t i = 0; i < m; ++i) act_encode_(x + size_t(i) * size_t(n), data_.data() + size_t(i) * row_bytes_, n, nullptr);
   weight_codec_ = &weight_codec;
   m_ = m;
   n_ = n;

@@ -5,7 +5,9 @@
 // Two dot paths:
 //   quantized  activations are encoded once into the weight codec's `act`
 //              codec (q8_0 / q8_1 / q8_k / rot128) and the integer kernels
-//              run, as llama.cpp does; results match `exact` within tolerance
+//              run, as llama.cpp does; results match `exact` within tolerance.
+//              q8_0 / q8_1 inputs are rounded as llama.cpp's x86 backend rounds
+//              them (simd.h encode_q8_*_act), byte for byte
 //   exact      weights are decoded block by block and dotted in f32 with the
 //              unquantized activations
 #pragma once
@@ -57,6 +59,7 @@ class Activations {
   std::vector<uint8_t> data_;  // [m, row_bytes_]
   const Codec* weight_codec_ = nullptr;
   const Codec* act_codec_ = nullptr;  // codec the rows are encoded in
+  EncodeFn act_encode_ = nullptr;     // its encoder for matmul inputs
   size_t row_bytes_ = 0;
   int64_t m_ = 0, n_ = 0;
   DotPath path_ = DotPath::quantized;

@@ -13,11 +13,17 @@ namespace moelab::quant {
 // byte-identical to ref::encode_q8_*; the codec table's `encode` for them.
 void encode_q8_0_dispatch(const float* x, void* dst, int64_t n, const float* importance);
 void encode_q8_1_dispatch(const float* x, void* dst, int64_t n, const float* importance);
+// legacy.cpp: matmul-input encoders that match llama.cpp's x86 CPU backend
+// byte for byte (ref::encode_q8_*_act); Activations::encode uses them.
+void encode_q8_0_act_dispatch(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1_act_dispatch(const float* x, void* dst, int64_t n, const float* importance);
 
 namespace avx2 {
 // legacy_avx2.cpp (f16, bf16, q4_0 .. q8_0)
 void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance);
 void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_0_act(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1_act(const float* x, void* dst, int64_t n, const float* importance);
 void decode_f16(const void* src, float* y, int64_t n);
 void decode_bf16(const void* src, float* y, int64_t n);
 void decode_q4_0(const void* src, float* y, int64_t n);
@@ -62,6 +68,8 @@ namespace avx512 {
 // legacy_avx512.cpp (same set as avx2; integer dots use VNNI)
 void encode_q8_0(const float* x, void* dst, int64_t n, const float* importance);
 void encode_q8_1(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_0_act(const float* x, void* dst, int64_t n, const float* importance);
+void encode_q8_1_act(const float* x, void* dst, int64_t n, const float* importance);
 void decode_f16(const void* src, float* y, int64_t n);
 void decode_bf16(const void* src, float* y, int64_t n);
 void decode_q4_0(const void* src, float* y, int64_t n);
@@ -74,10 +82,8 @@ float dot_f32_f32(const void* w, const void* act, int64_t n);
 float dot_f16_f32(const void* w, const void* act, int64_t n);
 float dot_bf16_f32(const void* w, const void* act, int64_t n);
 float dot_q4_0_q8_0(const void* w, const void* act, int64_t n);
-float dot_q4_1_q8_1(const void* w, const void* act, int64_t n);
 float dot_q5_0_q8_0(const void* w, const void* act, int64_t n);
 float dot_q5_1_q8_1(const void* w, const void* act, int64_t n);
-float dot_q8_0_q8_0(const void* w, const void* act, int64_t n);
 
 // kquants_avx512.cpp (q2_k .. q6_k with q8_k activations)
 float dot_q2_k_q8_k(const void* w, const void* act, int64_t n);

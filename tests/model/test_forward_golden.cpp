@@ -4,14 +4,21 @@
 // preset and seed, and the real SmolLM2-135M weights. Teacher-forced: every
 // position's logits are compared.
 //
-// Thresholds: mean cosine >= 0.999 (the acceptance bar), and top-1 agreement
-// no more than 5 points below llama.cpp's agreement with itself (its
+// Synthetic thresholds: mean cosine >= 0.999 (the acceptance bar), and top-1
+// agreement no more than 5 points below llama.cpp's agreement with itself (its
 // token-by-token path vs its batched path, recorded by the fixture script):
 // positions whose top two logits are nearly tied flip under any change of
 // rounding, including llama.cpp's own change of kernels.
+//
+// SmolLM2: the reference is llama.cpp's token-by-token path, whose arithmetic
+// moelab reproduces op for op on AVX2 CPUs (model/ggml_numerics.h, the q4_1 /
+// q8_0 kernels and activation quantizers): top-1 agreement >= 99%, judged on
+// the exact f32 logits the fixture keeps for each position's top 64.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -44,27 +51,35 @@ struct Agreement {
   double mean_cosine = 0, top1 = 0;
 };
 
-// Teacher-forced logits of `tokens` (one batch), compared row by row with `ref` [n, n_vocab].
-Agreement compare_with(const Model& m, const std::vector<int32_t>& tokens, const std::vector<float>& ref) {
+// Teacher-forced logits of `tokens` (one batch): [n, n_vocab].
+std::vector<float> moelab_logits(const Model& m, const std::vector<int32_t>& tokens) {
   ThreadPool pool(2);
   ResidentExperts experts(m.weights(), m.config().n_expert);
   ForwardOptions fo;
   fo.n_ctx = 512;
   fo.n_batch = 512;
   Forward fwd(m.config(), m.weights(), experts, pool, fo);
-  const size_t V = size_t(m.config().n_vocab);
-  std::vector<float> logits(tokens.size() * V);
+  std::vector<float> logits(tokens.size() * size_t(m.config().n_vocab));
   fwd.eval(tokens, logits, /*all_logits=*/true);
+  return logits;
+}
+
+// Row-by-row comparison of `logits` with `ref` [n, n_vocab].
+Agreement compare(const std::vector<float>& logits, const std::vector<float>& ref, size_t n, size_t V) {
   Agreement a;
-  for (size_t i = 0; i < tokens.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     std::span<const float> ours(logits.data() + i * V, V), theirs(ref.data() + i * V, V);
     a.mean_cosine += metrics::cosine(ours, theirs);
     a.top1 += std::max_element(ours.begin(), ours.end()) - ours.begin() ==
               std::max_element(theirs.begin(), theirs.end()) - theirs.begin();
   }
-  a.mean_cosine /= double(tokens.size());
-  a.top1 /= double(tokens.size());
+  a.mean_cosine /= double(n);
+  a.top1 /= double(n);
   return a;
+}
+
+Agreement compare_with(const Model& m, const std::vector<int32_t>& tokens, const std::vector<float>& ref) {
+  return compare(moelab_logits(m, tokens), ref, tokens.size(), size_t(m.config().n_vocab));
 }
 
 class SyntheticGolden : public ::testing::TestWithParam<std::string> {};
@@ -118,18 +133,54 @@ TEST(SmolLM2Golden, LogitsMatchLlamaCppTeacherForced) {
   const auto model = Model::load(path);
   const auto tokens = s["tokens"].get<std::vector<int32_t>>();
   ASSERT_GE(tokens.size(), 128u);
-  const size_t V = size_t(model->config().n_vocab);
-  const auto ref16 = read_raw<uint16_t>(test::fixture_dir("forward") / s["logits"].get<std::string>(), tokens.size() * V);
+  const size_t n = tokens.size(), V = size_t(model->config().n_vocab), K = s["top_k"].get<size_t>();
+  const auto dir = test::fixture_dir("forward");
+  // Reference: every logit in f16, the top K of each position exactly.
+  const auto ref16 = read_raw<uint16_t>(dir / s["logits"].get<std::string>(), n * V);
   std::vector<float> ref(ref16.size());
   for (size_t i = 0; i < ref.size(); ++i) ref[i] = fp16_to_f32(ref16[i]);
-  const Agreement a = compare_with(*model, tokens, ref);
+  const auto top = read_raw<int32_t>(dir / s["top"].get<std::string>(), 2 * n * K);  // ids, then f32 bits
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < K; ++k) {
+      const int32_t id = top[i * K + k];
+      ASSERT_TRUE(id >= 0 && size_t(id) < V);
+      ref[i * V + size_t(id)] = std::bit_cast<float>(top[n * K + i * K + k]);
+    }
+  const std::vector<float> logits = moelab_logits(*model, tokens);
+  const Agreement a = compare(logits, ref, n, V);
+  // How exact: positions whose top-K logits are bit-identical, and the largest difference there.
+  size_t exact_rows = 0;
+  double max_diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    bool exact = true;
+    for (size_t k = 0; k < K; ++k) {
+      const size_t id = size_t(top[i * K + k]);
+      const double diff = std::fabs(double(logits[i * V + id]) - double(ref[i * V + id]));
+      exact &= diff == 0;
+      max_diff = std::max(max_diff, diff);
+    }
+    exact_rows += exact;
+  }
   const double self_cos = s["llama_cpp_self_agreement"]["mean_cosine"].get<double>();
   const double self_top1 = s["llama_cpp_self_agreement"]["top1"].get<double>();
-  std::printf("SmolLM2: mean cosine %.6f, top-1 agreement %.4f over %zu positions "
-              "(llama.cpp decode vs prefill path: cosine %.6f, top-1 %.4f)\n",
-              a.mean_cosine, a.top1, tokens.size(), self_cos, self_top1);
+  std::printf("SmolLM2: mean cosine %.7f, top-1 agreement %.4f over %zu positions; top-%zu logits bit-identical at "
+              "%zu positions, max |difference| %.3g (llama.cpp batched vs token-by-token: cosine %.6f, top-1 %.4f)\n",
+              a.mean_cosine, a.top1, n, K, exact_rows, max_diff, self_cos, self_top1);
   EXPECT_GE(a.mean_cosine, 0.999);
-  EXPECT_GE(a.top1, self_top1 - 0.05) << "llama.cpp agrees with itself at " << self_top1;
+  EXPECT_GE(a.top1, 0.99);
+
+  // moelab's decode path (one token per eval, as `moelab run` decodes) gives the
+  // same bits as the batch above: every kernel's result is independent of the batch.
+  ThreadPool pool(2);
+  ResidentExperts experts(model->weights(), model->config().n_expert);
+  ForwardOptions fo;
+  fo.n_ctx = 512;
+  Forward fwd(model->config(), model->weights(), experts, pool, fo);
+  std::vector<float> one(V);
+  for (size_t i = 0; i < 16; ++i) {
+    fwd.eval(std::span<const int32_t>(&tokens[i], 1), one);
+    EXPECT_EQ(std::memcmp(one.data(), logits.data() + i * V, V * sizeof(float)), 0) << "position " << i;
+  }
 }
 
 }  // namespace
