@@ -35,6 +35,14 @@ const std::vector<Metric>& metrics() {
       {"top1_agree", "", "fraction of positions whose argmax equals the reference's"},
       {"kl_div", "nats", "mean KL(reference || this) of the next-token distributions"},
       {"wall_s", "s", "wall time of the whole repeat (context fill, prefill, decode)"},
+      {"predicted_tok_s", "tok/s",
+       "decode tok/s the perf model predicts for this point's configuration on the run's hardware profile "
+       "(sweep --hardware)"},
+      {"predicted_hit_rate", "",
+       "the point's routing replayed through its own cache policy and size, plus prefetches the routers predicted"},
+      {"predicted_bound", "", "what bounds the prediction: 1 io, 2 memory, 3 compute, 4 overhead"},
+      {"roofline_tok_s", "tok/s", "decode tok/s with every byte at its tier's peak bandwidth, fully overlapped"},
+      {"roofline_fraction", "", "decode_tok_s / roofline_tok_s"},
   };
   return table;
 }

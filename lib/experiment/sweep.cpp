@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "experiment/measure.h"
 #include "experiment/model_source.h"
 #include "experiment/plot.h"
+#include "experiment/predict.h"
 #include "experiment/results.h"
 #include "metrics/bandwidth.h"
 #include "metrics/progress.h"
@@ -97,7 +99,8 @@ std::string summary_table(const fs::path& results) {
   }
   const size_t n_axes_cols = cols.size();
   for (const char* m : {"decode_tok_s", "prefill_tok_s", "ttft_ms", "latency_p99_ms", "peak_rss_mb", "read_mb_s",
-                        "io_efficiency", "cache_hit_rate", "spec_precision", "cosine_logits", "top1_agree", "kl_div"}) {
+                        "io_efficiency", "cache_hit_rate", "spec_precision", "cosine_logits", "top1_agree", "kl_div",
+                        "predicted_tok_s", "roofline_fraction"}) {
     const int c = t.column(m);
     if (c < 0) continue;
     bool any = false;
@@ -187,6 +190,8 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
 
   // Everything that can fail on bad input fails before any work.
   check_output_writable(output);
+  std::optional<perfmodel::HardwareProfile> hardware;
+  if (!opt.hardware.empty() && opt.hardware != "calibrate") hardware = sweep_hardware(opt.hardware, {}, 0);
   ResultsFile file = opt.resume ? ResultsFile::resume(output, spec) : ResultsFile::create(output, spec, opt.overwrite);
   const std::set<std::pair<int, int>> done = file.done();
   struct Todo {
@@ -210,6 +215,11 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
   double engine_s = 0, prepare_s = 0;
   if (!todo.empty()) {
     const DiskBandwidth disk = measure_raw_disk(output.has_parent_path() ? output.parent_path() : ".", opt.disk_probe_mb);
+    if (opt.hardware == "calibrate") {
+      int threads = 1;
+      for (const Todo& t : todo) threads = std::max(threads, setup_of(t.point->values).engine.threads);
+      hardware = sweep_hardware(opt.hardware, cache_dir, threads);
+    }
     const HostInfo host = host_info();
     const BuildInfo build = build_info();
     ojson attrs = {{"started_utc", utc_now()},
@@ -232,6 +242,7 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
                    {"raw_disk_method", disk.method},
                    {"model", shape.source_label},
                    {"planned_runs", n_runs}};
+    if (hardware) attrs["hardware_profile"] = perfmodel::to_json(*hardware).dump(2);
     // Under Slurm (`moelab slurm`), the job, array task and node that ran this shard.
     for (const char* var : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME"})
       if (const char* v = std::getenv(var)) attrs[std::string("slurm_") + (var + 6)] = std::string(v);
@@ -282,6 +293,20 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
         std::unique_ptr<engine::Engine> engine;
         std::vector<int32_t> stream;
         double baseline_rss_mb = 0;  // RSS when the peak was reset: harness, reference, before the engine
+        // Prediction: the engine's facts and the routing of its first run.
+        std::optional<EngineFacts> facts;
+        std::optional<perfmodel::RoutingTrace> routing;
+        auto timed = [&](engine::Engine& e) {
+          if (!hardware || routing) return run_timed(e, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
+          RoutingRecorder rec(e.model().config(), e.forward().top_k(),
+                              setup.context_tokens + setup.prompt_tokens + setup.decode_tokens);
+          rec.attach(e.forward());
+          TimedRun r = run_timed(e, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
+          rec.detach(e.forward());
+          routing = rec.trace();
+          return r;
+        };
+        int runs_on_engine = 0;
         for (size_t ri = 0; ri < t.repeats.size(); ++ri) {
           if (!engine || spec.cold) {
             engine.reset();
@@ -289,16 +314,18 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
             metrics::reset_peak_rss();
             baseline_rss_mb = metrics::read_rss().rss_mb;
             engine = std::make_unique<engine::Engine>(ec);
+            runs_on_engine = 0;
+            if (hardware && !facts) facts = engine_facts(*engine);
             if (stream.empty())
               stream = workload_tokens(spec.workload, engine->model(), setup.context_tokens + setup.prompt_tokens);
             if (!spec.cold)
               for (int w = 0; w < spec.warmup; ++w) {
-                const TimedRun warm = run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens,
-                                                setup.decode_tokens);
+                const TimedRun warm = timed(*engine);
                 engine_s += warm.engine_s;
+                ++runs_on_engine;
               }
           }
-          TimedRun tr = run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
+          TimedRun tr = timed(*engine);
           engine_s += tr.engine_s;
           ResultRow row;
           row.run = run;
@@ -317,6 +344,21 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
             if (!acc.hidden_cosine.empty()) row.metrics.set("cosine_hidden_last", acc.hidden_cosine.back());
             row.hidden_cosine = acc.hidden_cosine;
           }
+          if (hardware && facts) {
+            PredictionInputs in;
+            in.run_trace = routing ? &*routing : nullptr;
+            in.decode_tokens = setup.decode_tokens;
+            in.history_runs = runs_on_engine;
+            const double recall = row.metrics.get("spec_recall"), precision = row.metrics.get("spec_precision");
+            in.spec_recall = std::isfinite(recall) ? recall : 0;
+            in.spec_precision = std::isfinite(precision) ? precision : 0;
+            try {  // a configuration the model cannot predict leaves the metrics empty, not the point failed
+              set_prediction_metrics(predict_point(*hardware, setup, *facts, in), row.metrics);
+            } catch (const Error& e) {
+              std::fprintf(stderr, "\nsweep: point %d: no prediction: %s\n", p.index, e.what());
+            }
+          }
+          ++runs_on_engine;
           row.token_latency_ms = std::move(tr.token_latency_ms);
           row.spec_precision = std::move(tr.spec_precision);
           row.spec_recall = std::move(tr.spec_recall);

@@ -1,6 +1,8 @@
 #include "perfmodel/calibrate.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,20 @@
 namespace moelab::perfmodel {
 
 namespace {
+
+// The kernel's read-ahead window of the block device holding `dir` (what one
+// mmap page fault reads around), from sysfs; 0 when it cannot be read.
+double read_ahead_kib(const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return 0;
+  const std::string dev = "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+  for (const char* rel : {"/queue/read_ahead_kb", "/../queue/read_ahead_kb"}) {
+    std::ifstream f(dev + rel);
+    double kib = 0;
+    if (f >> kib && kib > 0) return kib;
+  }
+  return 0;
+}
 
 // O_DIRECT needs buffers, offsets and sizes aligned to the logical block size;
 // 4 KiB covers every device this runs on.
@@ -236,7 +252,11 @@ HardwareProfile calibrate(const CalibrateOptions& opts) {
     throw;
   }
   std::filesystem::remove(scratch);
-  hw.ssd.mmap_fault_kib = Sourced{4, "x86-64 base page (fault-around and readahead not modelled)"};
+  if (const double ra = read_ahead_kib(opts.scratch_dir); ra > 0)
+    hw.ssd.mmap_fault_kib = Sourced{ra, "read_ahead_kb of the scratch file's block device (a page fault reads "
+                                        "around it that much), " + measured};
+  else
+    hw.ssd.mmap_fault_kib = Sourced{4, "x86-64 base page (the device's read-ahead was not readable)"};
   hw.io_overlaps_compute = Sourced{1, "assumption: disk DMA does not share the compute path here (not measured)"};
   return hw;
 }
