@@ -1,13 +1,17 @@
 #include "experiment/predict.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "core/error.h"
 #include "perfmodel/cache_sim.h"
+#include "metrics/bandwidth.h"
+#include "metrics/timer.h"
 #include "perfmodel/calibrate.h"
+#include "quant/codec.h"
 #include "store/streaming_experts.h"
 
 namespace moelab::experiment {
@@ -100,6 +104,7 @@ EngineFacts engine_facts(engine::Engine& engine) {
     double bytes = 0;
     for (int r = 0; r < p.n_reads; ++r) bytes += double(p.reads[size_t(r)].bytes);
     f.read_bytes = p.n_reads > 0 ? bytes / p.n_reads : 0;
+    f.read_path = layout.path();
   }
   return f;
 }
@@ -192,6 +197,91 @@ void set_prediction_metrics(const PointPrediction& p, MetricValues& m) {
   m.set("roofline_tok_s", p.model.roofline_tok_s);
   const double measured = m.get("decode_tok_s");
   if (p.model.roofline_tok_s > 0 && std::isfinite(measured)) m.set("roofline_fraction", measured / p.model.roofline_tok_s);
+}
+
+namespace {
+
+// What predict_point reads per request and how deep, for the SSD refresh.
+void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel::HardwareProfile& hw, double& request,
+              double& depth) {
+  constexpr double kChunk = 1024.0 * 1024.0;
+  request = f.read_bytes > 0 ? f.read_bytes : kChunk;
+  depth = 1;
+  if (io.kind == store::IoKind::mmap) request = hw.ssd.mmap_fault_kib ? hw.ssd.mmap_fault_kib->value * 1024 : 4096;
+  if (io.kind == store::IoKind::direct_mt || io.kind == store::IoKind::uring) {
+    request = std::min(request, kChunk);
+    depth = std::min(8, io.n);
+  }
+}
+
+}  // namespace
+
+nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
+                                     ThreadPool& pool) {
+  nlohmann::ordered_json out;
+  constexpr size_t kWorkingSet = size_t(128) << 20;  // 4x the 32 MiB LLC here
+  const double mem = metrics::read_bandwidth_gbs(kWorkingSet, &pool, 3);
+  hw.cpu.memory_read_gbs = {mem, "metrics::read_bandwidth_gbs over 128 MiB, re-measured before the point"};
+  out["memory_read_gbs"] = mem;
+  for (const std::string& codec : {facts.resident_codec, facts.expert_codec}) {
+    if (!quant::find_codec(codec) || out.contains("gemv_" + codec)) continue;
+    const double rate = perfmodel::measure_gemv_gbs(codec, kWorkingSet, pool, 3);
+    hw.cpu.gemv_gbs[codec] = {rate, "quant::gemv over 128 MiB, re-measured before the point"};
+    out["gemv_" + codec] = rate;
+  }
+  // The fixed cost of one parallel dispatch (wake the workers, wait at the
+  // barrier) under the current load: the mean, since a descheduled worker makes
+  // the tail what costs time. A MoE layer's decode step dispatches 8 times
+  // (q, k, v, attention, o, router, experts' gate+up, experts' down:
+  // model/forward.cpp), a dense layer 7.
+  if (pool.size() > 1) {
+    constexpr int kDispatches = 400;
+    std::atomic<int64_t> sink{0};
+    const int64_t t0 = metrics::now_ns();
+    for (int i = 0; i < kDispatches; ++i)
+      pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e, int) { sink += e - b; });
+    const double us = double(metrics::now_ns() - t0) * 1e-3 / kDispatches;
+    const double per_layer = us * (facts.shape.is_moe() ? 8 : 7);
+    hw.cpu.layer_overhead_us =
+        perfmodel::Sourced{per_layer, "8 x the mean of 400 empty ThreadPool dispatches, re-measured before the point"};
+    out["dispatch_us"] = us;
+  }
+  const store::IoStrategy io = store::parse_io_strategy(setup.engine.io);
+  if (facts.streams && !facts.read_path.empty() && io.kind != store::IoKind::resident) {
+    double request = 0, depth = 1;
+    io_shape(io, facts, hw, request, depth);
+    const size_t req = std::max<size_t>(4096, size_t(request) / 4096 * 4096);
+    const size_t file_bytes = size_t(fs::file_size(facts.read_path)) / 4096 * 4096;
+    if (file_bytes >= 4 * req) {
+      const double fresh =
+          perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3).gbs;
+      const double before = hw.ssd_read_gbs(double(req), depth);
+      if (fresh > 0 && before > 0) {
+        for (perfmodel::SsdPoint& pt : hw.ssd.read) pt.gbs *= fresh / before;
+        out["ssd_request_kib"] = double(req) / 1024;
+        out["ssd_queue_depth"] = depth;
+        out["ssd_gbs"] = fresh;
+      }
+    }
+  }
+  return out;
+}
+
+perfmodel::HardwareProfile average_rates(const perfmodel::HardwareProfile& before,
+                                         const perfmodel::HardwareProfile& after) {
+  perfmodel::HardwareProfile hw = after;
+  const std::string note = ", mean of the measurements before and after the repeat";
+  auto mean = [&](perfmodel::Sourced& out, const perfmodel::Sourced& a) {
+    out.value = 0.5 * (out.value + a.value);
+    if (out.source.find(note) == std::string::npos) out.source += note;
+  };
+  mean(hw.cpu.memory_read_gbs, before.cpu.memory_read_gbs);
+  for (auto& [codec, rate] : hw.cpu.gemv_gbs)
+    if (auto it = before.cpu.gemv_gbs.find(codec); it != before.cpu.gemv_gbs.end()) mean(rate, it->second);
+  if (hw.cpu.layer_overhead_us && before.cpu.layer_overhead_us) mean(*hw.cpu.layer_overhead_us, *before.cpu.layer_overhead_us);
+  if (hw.ssd.read.size() == before.ssd.read.size())
+    for (size_t i = 0; i < hw.ssd.read.size(); ++i) hw.ssd.read[i].gbs = 0.5 * (hw.ssd.read[i].gbs + before.ssd.read[i].gbs);
+  return hw;
 }
 
 perfmodel::HardwareProfile sweep_hardware(const std::string& what, const fs::path& scratch_dir, int threads) {

@@ -58,6 +58,7 @@ struct EngineFacts {
   bool streams = false;       // experts come from the store
   size_t cache_slots = 0;     // the store's cache, in experts
   double read_bytes = 0;      // one read of one expert part (aligned), as the layout issues it
+  std::filesystem::path read_path;  // the file expert reads address (GGUF or .moepack)
 };
 EngineFacts engine_facts(engine::Engine& engine);
 
@@ -85,6 +86,21 @@ std::string bound_name(double code);
 // Sets predicted_tok_s, predicted_hit_rate, predicted_bound, roofline_tok_s and
 // roofline_fraction (measured decode_tok_s / roofline_tok_s) on `m`.
 void set_prediction_metrics(const PointPrediction& p, MetricValues& m);
+
+// Re-measures, just before a point runs, the rates its prediction uses (the
+// machine is shared, and rates move within minutes): memory read and the GEMV
+// rate of the point's codecs on the engine's own thread pool, and for streamed
+// io O_DIRECT reads of the point's own expert file at its request size and
+// queue depth, which rescales the profile's SSD curve. Returns what it
+// measured, as JSON, for the record.
+nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
+                                     ThreadPool& pool);
+
+// The rates of two refreshes of one profile averaged (memory read, GEMV per
+// codec, layer overhead, SSD points): a repeat is predicted from the rates
+// measured just before and just after it.
+perfmodel::HardwareProfile average_rates(const perfmodel::HardwareProfile& before,
+                                         const perfmodel::HardwareProfile& after);
 
 // The profile a sweep predicts with: `what` is a profile file or id, or
 // "calibrate" for a quick calibration now (scratch file in `scratch_dir`,

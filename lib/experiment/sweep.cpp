@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -191,6 +192,8 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
   // Everything that can fail on bad input fails before any work.
   check_output_writable(output);
   std::optional<perfmodel::HardwareProfile> hardware;
+  bool refresh = false;
+  ojson refreshed = ojson::array();  // the rates re-measured before each point
   if (!opt.hardware.empty() && opt.hardware != "calibrate") hardware = sweep_hardware(opt.hardware, {}, 0);
   ResultsFile file = opt.resume ? ResultsFile::resume(output, spec) : ResultsFile::create(output, spec, opt.overwrite);
   const std::set<std::pair<int, int>> done = file.done();
@@ -215,6 +218,8 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
   double engine_s = 0, prepare_s = 0;
   if (!todo.empty()) {
     const DiskBandwidth disk = measure_raw_disk(output.has_parent_path() ? output.parent_path() : ".", opt.disk_probe_mb);
+    // A profile calibrated now is also kept current: rates are re-measured before each point.
+    refresh = opt.hardware == "calibrate";
     if (opt.hardware == "calibrate") {
       int threads = 1;
       for (const Todo& t : todo) threads = std::max(threads, setup_of(t.point->values).engine.threads);
@@ -325,8 +330,25 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
                 ++runs_on_engine;
               }
           }
+          // The rates this repeat's prediction uses: measured just before and just after it.
+          std::optional<perfmodel::HardwareProfile> before;
+          auto remeasure = [&](const char* when) {
+            nlohmann::ordered_json r = refresh_rates(*hardware, setup, *facts, engine->pool());
+            r["point"] = p.index;
+            r["repeat"] = t.repeats[ri];
+            r["when"] = when;
+            refreshed.push_back(std::move(r));
+          };
+          if (refresh && facts) {
+            remeasure("before");
+            before = *hardware;
+          }
           TimedRun tr = timed(*engine);
           engine_s += tr.engine_s;
+          if (before) {
+            remeasure("after");
+            *hardware = average_rates(*before, *hardware);
+          }
           ResultRow row;
           row.run = run;
           row.point = p.index;
@@ -377,6 +399,11 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
       }
     }
     progress.finish();
+    if (!refreshed.empty()) {  // beside the results: the rates each point's prediction used
+      fs::path rates = output;
+      rates += ".run" + std::to_string(run) + ".rates.json";
+      std::ofstream(rates) << refreshed.dump(1) << "\n";
+    }
   } else {
     std::fprintf(stderr, "sweep: nothing left to run in %s\n", output.c_str());
   }
