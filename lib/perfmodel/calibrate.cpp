@@ -103,7 +103,7 @@ ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_b
     std::mt19937_64 rng(uint64_t(index) * 7919 + request_bytes);
     std::uniform_int_distribution<size_t> slot(0, slots - 1);
     int64_t bytes = 0, reads = 0, lat = 0;
-    while (metrics::now_ns() < t_end) {
+    while (metrics::now_ns() < t_end || reads == 0) {  // at least one read each, however slow the disk is now
       const int64_t t0 = metrics::now_ns();
       const ssize_t r = ::pread(fd, buf.data.get(), request_bytes, off_t(slot(rng) * request_bytes));
       const int64_t t1 = metrics::now_ns();
