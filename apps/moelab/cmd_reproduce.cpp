@@ -6,11 +6,28 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "experiment/prediction_report.h"
 #include "perfmodel/reproduce.h"
 
 namespace moelab::cli {
 
 int run_reproduce(const ReproduceOptions& opts) {
+  if (opts.published.empty() && opts.results.empty())
+    throw Error("reproduce: give published files (datasets/published/*.json) or --results <sweep.h5>");
+  if (!opts.results.empty()) {
+    std::string md;
+    for (const auto& path : opts.results) {
+      const experiment::PredictionReport rep = experiment::prediction_report(path);
+      md += "### " + path + "\n\n" + rep.markdown + "\n";
+    }
+    std::fputs(md.c_str(), stdout);
+    if (!opts.output.empty() && opts.published.empty()) {
+      std::ofstream f(opts.output);
+      if (!f) throw Error(opts.output + ": cannot write");
+      f << "# Measured here vs predicted here\n\n" << md;
+    }
+    if (opts.published.empty()) return 0;
+  }
   const std::filesystem::path hw_dir = opts.hardware_dir;
   std::optional<perfmodel::RoutingTrace> trace;
   if (!opts.trace.empty()) trace = perfmodel::load_routing_trace(opts.trace);

@@ -40,6 +40,7 @@ int run_sweep_command(const SweepCliOptions& opts) {
   so.disk_probe_mb = opts.disk_probe_mb;
   so.model_cache = opts.model_cache;
   so.command_line = opts.command_line;
+  so.hardware = opts.hardware;
   if (opts.resume && opts.overwrite) throw experiment::SpecError("sweep", "", "--resume and --overwrite exclude each other");
   if (!opts.shard.empty()) experiment::parse_shard(opts.shard, so.shard_index, so.shard_count);
   return experiment::run_sweep(spec, so);

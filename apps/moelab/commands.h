@@ -110,6 +110,7 @@ struct SweepCliOptions {
   bool help_axes = false, markdown = false, print_schema = false;
   int disk_probe_mb = 64;
   std::string command_line;
+  std::string hardware;  // profile for predicted_* metrics: "calibrate", a file or an id ("" = none)
 };
 int run_sweep_command(const SweepCliOptions& opts);
 
@@ -143,6 +144,7 @@ struct ReproduceOptions {
   std::string json_output;         // rows as JSON
   std::string hardware_dir;        // default datasets/hardware
   std::string trace;               // recorded routing trace (applies to rows whose shape it matches)
+  std::vector<std::string> results;  // sweep results (.h5) with predictions: measured vs predicted per point
 };
 int run_reproduce(const ReproduceOptions& opts);
 

@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   sweep->add_flag("--dry-run", sweep_opts.dry_run, "List the points and a time estimate; run nothing");
   sweep->add_flag("--no-plots", sweep_opts.no_plots, "Do not draw the spec's plots");
   sweep->add_option("--disk-probe-mb", sweep_opts.disk_probe_mb, "Scratch file size for the raw disk bandwidth (0 = skip)")->check(CLI::NonNegativeNumber);
+  sweep->add_option("--hardware", sweep_opts.hardware, "Hardware profile for the predicted_* and roofline_* metrics: 'calibrate' (measured at the start, ~20 s), a profile file or an id in datasets/hardware");
   sweep->add_option("--model-cache", sweep_opts.model_cache, "Folder for generated and requantized models (default: $MOELAB_MODEL_CACHE or ~/.cache/moelab/models)");
   sweep->add_flag("--help-axes", sweep_opts.help_axes, "List every axis (type, default, unit, values) and metric, then exit");
   sweep->add_flag("--markdown", sweep_opts.markdown, "With --help-axes: print Markdown tables");
@@ -171,7 +172,8 @@ int main(int argc, char** argv) {
 
   moelab::cli::ReproduceOptions rep_opts;
   auto* reproduce = app.add_subcommand("reproduce", "Published tok/s vs the performance model: ratio, bound, share within +-25%");
-  reproduce->add_option("published", rep_opts.published, "datasets/published/<file>.json (one or more: one table)")->required();
+  reproduce->add_option("published", rep_opts.published, "datasets/published/<file>.json (one or more: one table)");
+  reproduce->add_option("--results", rep_opts.results, "Sweep results (.h5, swept with --hardware): measured vs predicted per point and the median absolute error");
   reproduce->add_option("-o,--output", rep_opts.output, "Also write the table as Markdown to this file");
   reproduce->add_option("--json", rep_opts.json_output, "Also write every row's prediction as JSON to this file");
   reproduce->add_option("--hardware-dir", rep_opts.hardware_dir, "Hardware profiles (default datasets/hardware)");

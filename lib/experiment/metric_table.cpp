@@ -39,6 +39,14 @@ const std::vector<Metric>& metrics() {
       {"cgroup_peak_mb", "MiB",
        "memory.max_usage_in_bytes of the point's cgroup: peak RSS + page cache charged to the point (capped points)"},
       {"cgroup_failcnt", "", "memory.failcnt of the point's cgroup: times the cap forced reclaim (capped points)"},
+      {"predicted_tok_s", "tok/s",
+       "decode tok/s the perf model predicts for this point's configuration on the run's hardware profile "
+       "(sweep --hardware)"},
+      {"predicted_hit_rate", "",
+       "the point's routing replayed through its own cache policy and size, plus prefetches the routers predicted"},
+      {"predicted_bound", "", "what bounds the prediction: 1 io, 2 memory, 3 compute, 4 overhead"},
+      {"roofline_tok_s", "tok/s", "decode tok/s with every byte at its tier's peak bandwidth, fully overlapped"},
+      {"roofline_fraction", "", "decode_tok_s / roofline_tok_s"},
   };
   return table;
 }

@@ -51,6 +51,12 @@ PointOutcome run_moelab_point(const PointJob& job) {
   std::unique_ptr<engine::Engine> engine;
   std::vector<int32_t> stream;
   double baseline_rss_mb = 0;  // RSS when the peak was reset: harness, reference, before the engine
+  auto run = [&](engine::Engine& e, bool timed) {
+    if (job.hooks) job.hooks->before_run(e, timed);
+    TimedRun tr = run_timed(e, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
+    if (job.hooks) job.hooks->after_run(e, timed);
+    return tr;
+  };
   for (int r = 0; r < job.repeats; ++r) {
     if (!engine || spec.cold) {
       engine.reset();
@@ -58,14 +64,13 @@ PointOutcome run_moelab_point(const PointJob& job) {
       metrics::reset_peak_rss();
       baseline_rss_mb = metrics::read_rss().rss_mb;
       engine = std::make_unique<engine::Engine>(job.engine);
+      if (job.hooks) job.hooks->engine_created(*engine);
       if (stream.empty())
         stream = workload_tokens(spec.workload, engine->model(), setup.context_tokens + setup.prompt_tokens);
       if (!spec.cold)
-        for (int w = 0; w < spec.warmup; ++w)
-          out.engine_s +=
-              run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens).engine_s;
+        for (int w = 0; w < spec.warmup; ++w) out.engine_s += run(*engine, false).engine_s;
     }
-    TimedRun tr = run_timed(*engine, stream, setup.context_tokens, setup.prompt_tokens, setup.decode_tokens);
+    TimedRun tr = run(*engine, true);
     out.engine_s += tr.engine_s;
     out.runs.push_back(std::move(tr));
     out.baseline_rss_mb.push_back(baseline_rss_mb);
@@ -93,7 +98,9 @@ PointOutcome run_point(const PointJob& job) {
     // parent, shared copy-on-write), and when the cap is too small the
     // cgroup's OOM killer ends the child and the sweep records a failed point
     // instead of dying. No CLI entry point is needed, unlike exec'ing `moelab`.
-    const ChildOutcome c = run_forked(cgroup.get(), [&] { return point_outcome_json(run_moelab_point(job)); });
+    PointJob child_job = job;
+    child_job.hooks = nullptr;  // what they record would stay in the child
+    const ChildOutcome c = run_forked(cgroup.get(), [&] { return point_outcome_json(run_moelab_point(child_job)); });
     if (!c.failure().empty())
       throw Error("moelab under mem_cap " + job.setup.mem_cap + " (" + std::to_string(cap >> 20) + " MiB): " +
                   c.failure() + (c.output.empty() ? "" : ": " + c.output));

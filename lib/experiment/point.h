@@ -16,6 +16,17 @@
 
 namespace moelab::experiment {
 
+// Hooks a sweep may attach to a point that moelab runs in the sweep process
+// (the perf-model predictions record routing and re-measure rates around each
+// run through them). Not called for forked (mem_cap) or llama.cpp points.
+struct PointHooks {
+  virtual ~PointHooks() = default;
+  virtual void engine_created(engine::Engine&) {}
+  // Around every run on the engine: warmups (timed = false) and timed repeats.
+  virtual void before_run(engine::Engine&, bool /*timed*/) {}
+  virtual void after_run(engine::Engine&, bool /*timed*/) {}
+};
+
 struct PointJob {
   const Spec* spec = nullptr;                    // workload, warmup, cold start
   PointSetup setup;
@@ -23,6 +34,7 @@ struct PointJob {
   const Reference* reference = nullptr;          // null when accuracy is off
   const std::vector<int32_t>* accuracy_stream = nullptr;
   int repeats = 1;                               // timed runs to make
+  PointHooks* hooks = nullptr;                   // optional; in-process moelab points only
 };
 
 struct PointOutcome {

@@ -7,8 +7,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +23,7 @@
 #include "experiment/point.h"
 #include "experiment/model_source.h"
 #include "experiment/plot.h"
+#include "experiment/predict.h"
 #include "experiment/results.h"
 #include "metrics/bandwidth.h"
 #include "metrics/progress.h"
@@ -112,7 +115,8 @@ std::string summary_table(const fs::path& results) {
   }
   const size_t n_axes_cols = cols.size();
   for (const char* m : {"decode_tok_s", "prefill_tok_s", "ttft_ms", "latency_p99_ms", "peak_rss_mb", "read_mb_s",
-                        "io_efficiency", "cache_hit_rate", "spec_precision", "cosine_logits", "top1_agree", "kl_div"}) {
+                        "io_efficiency", "cache_hit_rate", "spec_precision", "cosine_logits", "top1_agree", "kl_div",
+                        "predicted_tok_s", "roofline_fraction"}) {
     const int c = t.column(m);
     if (c < 0) continue;
     bool any = false;
@@ -203,6 +207,10 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
   // Everything that can fail on bad input fails before any work.
   check_output_writable(output);
   check_peers_and_caps(spec, mine);
+  std::optional<perfmodel::HardwareProfile> hardware;
+  bool refresh = false;
+  ojson refreshed = ojson::array();  // the rates re-measured before each point
+  if (!opt.hardware.empty() && opt.hardware != "calibrate") hardware = sweep_hardware(opt.hardware, {}, 0);
   ResultsFile file = opt.resume ? ResultsFile::resume(output, spec) : ResultsFile::create(output, spec, opt.overwrite);
   const std::set<std::pair<int, int>> done = file.done();
   struct Todo {
@@ -226,6 +234,13 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
   double engine_s = 0, prepare_s = 0;
   if (!todo.empty()) {
     const DiskBandwidth disk = measure_raw_disk(output.has_parent_path() ? output.parent_path() : ".", opt.disk_probe_mb);
+    // A profile calibrated now is also kept current: rates are re-measured before each point.
+    refresh = opt.hardware == "calibrate";
+    if (opt.hardware == "calibrate") {
+      int threads = 1;
+      for (const Todo& t : todo) threads = std::max(threads, setup_of(t.point->values).engine.threads);
+      hardware = sweep_hardware(opt.hardware, cache_dir, threads);
+    }
     const HostInfo host = host_info();
     const BuildInfo build = build_info();
     ojson attrs = {{"started_utc", utc_now()},
@@ -248,6 +263,7 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
                    {"raw_disk_method", disk.method},
                    {"model", shape.source_label},
                    {"planned_runs", n_runs}};
+    if (hardware) attrs["hardware_profile"] = perfmodel::to_json(*hardware).dump(2);
     // Under Slurm (`moelab slurm`), the job, array task and node that ran this shard.
     for (const char* var : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME"})
       if (const char* v = std::getenv(var)) attrs[std::string("slurm_") + (var + 6)] = std::string(v);
@@ -295,6 +311,12 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
         job.reference = reference.get();
         job.accuracy_stream = &accuracy_stream;
         job.repeats = int(t.repeats.size());
+        // Predictions need the engine in this process (not a capped child, not the peer).
+        std::optional<PredictionHooks> prediction;
+        if (hardware && setup.engine_kind == "moelab" && setup.mem_cap == "none") {
+          prediction.emplace(*hardware, refresh, setup, p.index, t.repeats, refreshed);
+          job.hooks = &*prediction;
+        }
         PointOutcome outcome = run_point(job);
         engine_s += outcome.engine_s;
         const Accuracy& acc = outcome.accuracy;
@@ -322,6 +344,13 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
             row.metrics.set("cgroup_peak_mb", outcome.cgroup_peak_mb);
             row.metrics.set("cgroup_failcnt", outcome.cgroup_failcnt);
           }
+          if (prediction && prediction->predicts(ri)) {
+            try {  // a configuration the model cannot predict leaves the metrics empty, not the point failed
+              set_prediction_metrics(prediction->predict(ri, row.metrics), row.metrics);
+            } catch (const Error& e) {
+              std::fprintf(stderr, "\nsweep: point %d: no prediction: %s\n", p.index, e.what());
+            }
+          }
           row.token_latency_ms = std::move(tr.token_latency_ms);
           row.spec_precision = std::move(tr.spec_precision);
           row.spec_recall = std::move(tr.spec_recall);
@@ -340,6 +369,11 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
       }
     }
     progress.finish();
+    if (!refreshed.empty()) {  // beside the results: the rates each point's prediction used
+      fs::path rates = output;
+      rates += ".run" + std::to_string(run) + ".rates.json";
+      std::ofstream(rates) << refreshed.dump(1) << "\n";
+    }
   } else {
     std::fprintf(stderr, "sweep: nothing left to run in %s\n", output.c_str());
   }

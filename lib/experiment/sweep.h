@@ -21,6 +21,9 @@ struct SweepOptions {
   bool plots = true;                    // draw the spec's plots at the end
   bool quiet = false;                   // no summary table (tests)
   std::string command_line;             // echoed into the run's attributes
+  // Hardware profile for the predicted_* and roofline_* metrics: "" = none,
+  // "calibrate" = measured at the start of the run, else a profile file or id.
+  std::string hardware;
 };
 
 // Parses "i/n" (0 <= i < n).

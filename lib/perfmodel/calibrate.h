@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "perfmodel/hardware.h"
 
 namespace moelab::perfmodel {
@@ -35,6 +36,10 @@ struct CalibrateOptions {
 };
 
 HardwareProfile calibrate(const CalibrateOptions& opts);
+
+// GB/s of weights one quantized GEMV of `codec` streams over `working_set`
+// bytes on `pool` (median of `reps` after a warm-up pass).
+double measure_gemv_gbs(const std::string& codec, size_t working_set, ThreadPool& pool, int reps = 3);
 
 // One measurement of O_DIRECT reads: GB/s of random `request_bytes` reads kept
 // `queue_depth` deep on `path` for about `seconds`; also the mean latency of

@@ -89,11 +89,14 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
     trace_lengths(cap, shape.n_moe_layers * top_k, warmup, measured);
     const int64_t need_tokens = sc.metric == Metric::prefill_tok_s ? std::max(warmup + measured, sc.prompt_tokens * 2)
                                                                    : warmup + measured;
-    if (!trace) {
+    const bool hit_given = sc.hit_rate && sc.metric == Metric::decode_tok_s;
+    if (!trace && !hit_given) {
       synthetic = synthesize_trace(shape.n_moe_layers, shape.n_expert, top_k, need_tokens, sc.trace_shape, sc.seed);
       trace = &synthetic;
     }
-    if (sc.io == IoMode::resident || cap >= n_items) hit = 1.0;
+    if (sc.io == IoMode::resident) hit = 1.0;
+    else if (hit_given) hit = std::clamp(*sc.hit_rate, 0.0, 1.0);
+    else if (cap >= n_items) hit = 1.0;
     else hit = lru_hit_rate(*trace, cap, std::min(warmup, trace->n_token() / 2));
   }
   p.hit_rate = hit;
@@ -109,7 +112,7 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
 
   p.resident_bytes = resident_bytes;
   p.hit_bytes = hit * expert_read_bytes;
-  p.disk_bytes = (1 - hit) * expert_read_bytes;
+  p.disk_bytes = (1 - hit) * expert_read_bytes * (1 + std::max(0.0, sc.spec_wasted_reads));
 
   // Compute: weights streamed through the GEMV kernels (and, for prefill, the
   // matmul FLOPs), plus the fixed per-layer cost of each device used.
@@ -141,8 +144,9 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
       const double n_req = miss_bytes / fault;
       io_layer_s = miss_bytes / (hw.ssd_read_gbs(fault, std::min(sc.io_queue_depth, std::max(1.0, n_req))) * 1e9);
     } else {
-      const double depth = std::min(sc.io_queue_depth, std::max(1.0, misses_per_layer));
-      io_layer_s = miss_bytes / (hw.ssd_read_gbs(expert_bytes, depth) * 1e9);
+      const double request = sc.io_request_bytes > 0 ? sc.io_request_bytes : expert_bytes;
+      const double depth = std::min(sc.io_queue_depth, std::max(1.0, miss_bytes / request));
+      io_layer_s = miss_bytes / (hw.ssd_read_gbs(request, depth) * 1e9);
     }
   }
   // pread through the page cache copies each hit out of the cache.
@@ -157,8 +161,12 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   double exposed_io_s = io_s;
   if (hw.overlaps_io_and_compute() && sc.spec_accuracy > 0 && shape.n_moe_layers > 0) {
     const double compute_layer_s = compute_s / double(std::max<int64_t>(1, shape.n_layer));
-    const double hidden = std::min(std::clamp(sc.spec_accuracy, 0.0, 1.0) * io_layer_s, compute_layer_s);
-    exposed_io_s = double(shape.n_moe_layers) * (io_layer_s - hidden);
+    // Useful and wasted prefetches share the disk in the background; what
+    // does not fit behind the layer's compute, the forward pass waits for.
+    const double acc = std::clamp(sc.spec_accuracy, 0.0, 1.0);
+    const double background_s = (acc + std::max(0.0, sc.spec_wasted_reads)) * io_layer_s;
+    exposed_io_s = double(shape.n_moe_layers) *
+                   ((1 - acc) * io_layer_s + std::max(0.0, background_s - compute_layer_s));
   }
 
   p.compute_s = compute_s;

@@ -61,6 +61,13 @@ struct Scenario {
   double io_queue_depth = 1;            // reads in flight (threads issuing pread, io_uring depth)
   double process_resident_bytes = 0;    // RAM the process holds besides the cache; 0 = resident weights
   double spec_accuracy = 0;             // share of expert reads prefetched a layer ahead
+  // Reads speculation wastes (wrong predictions), per needed miss; they use
+  // the disk in the background beside the useful prefetches.
+  double spec_wasted_reads = 0;
+  double io_request_bytes = 0;          // one read's size; 0 = one read per expert
+  // The cache hit rate, when the caller simulated it (a recorded trace through
+  // the engine's own cache); unset = LRU over `trace` or a synthetic trace.
+  std::optional<double> hit_rate;
   int64_t prompt_tokens = 512;          // prefill batch
   TraceShape trace_shape = kDefaultTraceShape;
   const RoutingTrace* trace = nullptr;  // recorded trace; nullptr = synthesize one

@@ -1,0 +1,192 @@
+// Predicted-here metrics of a sweep point: the prediction follows the point's
+// own configuration (io, budget, policy, top_k), a sweep given a profile
+// records them with the profile in the run's attributes, and a malformed
+// profile fails before any work with the file and field named.
+#include <gtest/gtest.h>
+
+#include <H5Cpp.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "experiment/predict.h"
+#include "experiment/prediction_report.h"
+#include "experiment/results.h"
+#include "experiment/sweep.h"
+#include "harness_util.h"
+#include "model/preset.h"
+#include "perfmodel/cache_sim.h"
+#include "perfmodel/shape.h"
+
+namespace moelab::experiment {
+namespace {
+
+namespace fs = std::filesystem;
+
+perfmodel::HardwareProfile tiny_hw() {
+  return perfmodel::load_hardware_file(test::fixture_dir("perfmodel") / "hardware" / "tiny.json");
+}
+
+// Facts of a 4-layer, 16-expert Qwen3-30B-A3B slice in q4_k, streamed with `slots` cache slots.
+EngineFacts facts(int64_t top_k, size_t slots) {
+  model::Config c = model::find_preset("qwen3-30b-a3b").config;
+  c.n_layer = 4, c.n_expert = 16, c.n_vocab = 4096;
+  EngineFacts f;
+  f.shape = perfmodel::shape_from_config("slice", c, 0, false);
+  f.top_k = top_k;
+  f.streams = slots > 0;
+  f.cache_slots = slots;
+  f.read_bytes = f.shape.expert_params * 4.5 / 8 / 3;  // gguf layout: three reads per expert
+  return f;
+}
+
+perfmodel::RoutingTrace routing(int64_t top_k) {
+  return perfmodel::synthesize_trace(4, 16, top_k, 96, perfmodel::kDefaultTraceShape, 5);
+}
+
+PointPrediction predict(const std::string& io, size_t slots, int64_t top_k, const std::string& cache = "lru") {
+  PointSetup s;
+  s.engine.io = io;
+  s.engine.cache = cache;
+  s.engine.top_k = top_k;
+  const perfmodel::RoutingTrace trace = routing(top_k);
+  PredictionInputs in;
+  in.run_trace = &trace;
+  in.decode_tokens = 32;
+  in.history_runs = 1;
+  return predict_point(tiny_hw(), s, facts(top_k, io == "resident" ? 0 : slots), in);
+}
+
+TEST(PredictPoint, ResidentReadsNothingFromDisk) {
+  const PointPrediction r = predict("resident", 0, 8);
+  EXPECT_EQ(r.model.disk_bytes, 0);
+  EXPECT_EQ(r.model.hit_rate, 1);
+  EXPECT_NE(r.model.bound, "io");
+  const PointPrediction d = predict("direct", 16, 8);
+  EXPECT_GT(d.model.disk_bytes, 0);
+  EXPECT_LT(d.model.tok_s, r.model.tok_s);
+}
+
+TEST(PredictPoint, BiggerBudgetNeverLowersTheHitRate) {
+  double last_hit = -1, last_tok = 0;
+  for (size_t slots : {8, 16, 32, 48, 64}) {
+    const PointPrediction p = predict("direct", slots, 8);
+    EXPECT_GE(p.model.hit_rate, last_hit) << slots;
+    EXPECT_GE(p.model.tok_s, last_tok * 0.999) << slots;
+    last_hit = p.model.hit_rate, last_tok = p.model.tok_s;
+  }
+  EXPECT_GT(last_hit, 0.9);  // 64 slots hold every expert: only cold misses remain (none after a run)
+  EXPECT_LT(predict("direct", 8, 8).model.hit_rate, 0.6);
+}
+
+TEST(PredictPoint, FewerExpertsPerTokenReadFewerBytes) {
+  const PointPrediction k4 = predict("resident", 0, 4), k8 = predict("resident", 0, 8);
+  EXPECT_LT(k4.model.hit_bytes, k8.model.hit_bytes);
+  EXPECT_GT(k4.model.tok_s, k8.model.tok_s);
+  const PointPrediction d4 = predict("direct", 24, 4), d8 = predict("direct", 24, 8);
+  EXPECT_LT(d4.model.disk_bytes, d8.model.disk_bytes);
+}
+
+TEST(PredictPoint, PolicyNoneNeverHitsAndDeeperQueuesReadFaster) {
+  EXPECT_EQ(predict("direct", 32, 8, "none").model.hit_rate, 0);
+  EXPECT_GT(predict("direct", 32, 8, "lru").model.hit_rate, 0);
+  // The tiny profile's SSD curve rises with queue depth.
+  EXPECT_GT(predict("uring<8>", 16, 8).model.tok_s, predict("direct", 16, 8).model.tok_s);
+}
+
+TEST(PredictPoint, CacheSimulationMatchesTheStoreOnAKnownPattern) {
+  // One layer, experts 0..3 cycled with top_k 1: an LRU of 3 slots never hits,
+  // 4 slots always hit once warm; policy none frees a slot when its layer is released.
+  perfmodel::RoutingTrace t;
+  t.n_layer = 1, t.n_expert = 4, t.top_k = 1;
+  for (int i = 0; i < 40; ++i) t.ids.push_back(i % 4);
+  EXPECT_EQ(perfmodel::simulate_expert_cache(t, store::CachePolicy::lru, 3, 8), 0.0);
+  EXPECT_EQ(perfmodel::simulate_expert_cache(t, store::CachePolicy::lru, 4, 8), 1.0);
+  EXPECT_EQ(perfmodel::simulate_expert_cache(t, store::CachePolicy::none, 4, 8), 0.0);
+  EXPECT_THROW(perfmodel::simulate_expert_cache(t, store::CachePolicy::lru, 0, 0), Error);
+}
+
+std::string predict_spec(const std::string& name) {
+  return R"({"name": ")" + name + R"(", "model": )" + test::tiny_model_json() +
+         R"(, "workload": {"prompt_tokens": 8, "decode_tokens": 8, "accuracy_tokens": 0, "seed": 2},
+           "fixed": {"threads": 1, "top_k": 4}, "sweep": {"io": ["resident", "direct"], "ram_budget_mb": [1.5, 3]},
+           "repeats": 1, "warmup": 1})";
+}
+
+SweepOptions options(const fs::path& out, const std::string& hardware) {
+  SweepOptions o;
+  o.output = out;
+  o.quiet = true;
+  o.plots = false;
+  o.disk_probe_mb = 1;
+  o.overwrite = true;
+  o.hardware = hardware;
+  return o;
+}
+
+TEST(PredictSweep, RecordsPredictionsAndTheProfile) {
+  const fs::path hw = test::fixture_dir("perfmodel") / "hardware" / "tiny.json";
+  const Spec spec = load_spec(test::write_spec("predict.json", predict_spec("predict")));
+  const fs::path out = test::temp_file("predict.h5");
+  ASSERT_EQ(run_sweep(spec, options(out, hw.string())), 0);
+  const ResultsTable t = read_points(out);
+  ASSERT_EQ(t.n_rows, 4u);
+  const auto& io = t.text[size_t(t.column("io"))];
+  const auto& budget = t.num[size_t(t.column("ram_budget_mb"))];
+  const auto& pred = t.num[size_t(t.column("predicted_tok_s"))];
+  const auto& hit = t.num[size_t(t.column("predicted_hit_rate"))];
+  const auto& roof = t.num[size_t(t.column("roofline_tok_s"))];
+  const auto& frac = t.num[size_t(t.column("roofline_fraction"))];
+  const auto& meas = t.num[size_t(t.column("decode_tok_s"))];
+  const auto& bound = t.num[size_t(t.column("predicted_bound"))];
+  double direct_hit[2] = {-1, -1};
+  for (size_t r = 0; r < t.n_rows; ++r) {
+    EXPECT_GT(pred[r], 0) << r;
+    EXPECT_GE(roof[r], pred[r] * 0.999) << r;  // the roofline bounds the prediction
+    EXPECT_NEAR(frac[r], meas[r] / roof[r], 1e-9 * frac[r]) << r;
+    EXPECT_NE(bound_name(bound[r]), "-") << r;
+    if (io[r] == "resident") EXPECT_EQ(hit[r], 1.0);
+    else direct_hit[budget[r] > 2] = hit[r];
+  }
+  // 1.5 MiB holds about 7 of the 16 experts (q8_0, ~0.2 MB each), 3 MiB about 14: the bigger budget hits more.
+  EXPECT_GE(direct_hit[0], 0);
+  EXPECT_LT(direct_hit[0], 1);
+  EXPECT_GE(direct_hit[1], direct_hit[0]);
+  // The profile used is in the run's attributes.
+  H5::H5File f(out.string(), H5F_ACC_RDONLY);
+  EXPECT_TRUE(f.openGroup("/runs/0").attrExists("hardware_profile"));
+  const PredictionReport rep = prediction_report(out);
+  EXPECT_EQ(rep.points, 4);
+  EXPECT_NE(rep.markdown.find("test profile"), std::string::npos) << rep.markdown;
+}
+
+TEST(PredictSweep, MalformedHardwareFileFailsBeforeAnyWorkNamingFileAndField) {
+  const fs::path bad = test::fixture_dir("perfmodel") / "bad_hardware" / "ssd_gbs_string.json";
+  const Spec spec = load_spec(test::write_spec("predict-bad.json", predict_spec("predict_bad")));
+  const fs::path out = test::temp_file("predict-bad.h5");
+  fs::remove(out);
+  std::string err;
+  try {
+    run_sweep(spec, options(out, bad.string()));
+  } catch (const Error& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find(bad.string()), std::string::npos) << err;
+  EXPECT_NE(err.find("/ssd/read/0/gbs"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(PredictSweep, ReportRefusesResultsWithoutPredictions) {
+  const Spec spec = load_spec(test::write_spec("predict-none.json", predict_spec("predict_none")));
+  const fs::path out = test::temp_file("predict-none.h5");
+  ASSERT_EQ(run_sweep(spec, options(out, "")), 0);
+  try {
+    prediction_report(out);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--hardware"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace moelab::experiment
