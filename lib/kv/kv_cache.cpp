@@ -54,6 +54,13 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   }
 }
 
+size_t KvCache::fixed_bytes() const {
+  if (!k_codec_->centers_keys()) return 0;
+  const size_t per_head = size_t(n_layer_ * n_head_kv_ * head_dim_) * sizeof(float);
+  // centres + sink keys, and the sketch's channel weights when keys carry one
+  return per_head * (k_codec_->score_dim() > size_t(head_dim_) ? 3 : 2);
+}
+
 void KvCache::set_n_past(int64_t n) {
   if (n < 0 || n > n_ctx_)
     throw Error("kv cache: n_past " + std::to_string(n) + " out of range [0, " + std::to_string(n_ctx_) + "]");

@@ -36,6 +36,9 @@ class KvCache {
   size_t bytes_per_token() const {
     return size_t(n_layer_ * n_head_kv_) * (head_bytes_k() + head_bytes_v());
   }
+  // Per-cache side data the codecs need besides the rows, whatever the context
+  // (key centres, exact sink rows, QJL weights; 0 for codecs that use none).
+  size_t fixed_bytes() const;
 
   // calibrate(): key centres (codecs with centers_keys()): the mean key of each head over
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is

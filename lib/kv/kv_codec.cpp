@@ -53,6 +53,7 @@ namespace {
 
 constexpr std::string_view kRegistryNames[] = {"f32", "f16", "q8_0", "q4_0"};
 constexpr uint64_t kSketchSeed = 0x716a6c2d6b766d6cULL;  // the QJL matrix's seed ("qjl-kvml")
+constexpr int64_t kMaxHeadDim = 512;
 
 // Registry codecs: keys dotted with the query in the codec's activation type.
 class RegistryRow final : public RowCodec {
@@ -65,6 +66,9 @@ class RegistryRow final : public RowCodec {
     row_bytes_ = codec.row_bytes(head_dim);
     query_floats_ = (act_.row_bytes(head_dim) + sizeof(float) - 1) / sizeof(float);
     mix_floats_ = size_t(head_dim);
+    score_dim_ = size_t(head_dim);
+    if (head_dim > kMaxHeadDim)
+      throw Error("kv codec " + name_ + ": head_dim " + std::to_string(head_dim) + " above " + std::to_string(kMaxHeadDim));
   }
   void encode(const float* x, uint8_t* row, const float*) const override { codec_.encode(x, row, head_dim_, nullptr); }
   void decode(const uint8_t* row, float* y, const float*) const override { codec_.decode()(row, y, head_dim_); }
@@ -76,6 +80,33 @@ class RegistryRow final : public RowCodec {
     const quant::DotFn dot = codec_.dot();
     for (int64_t j = 0; j < n; ++j) scores[j] = dot(rows + size_t(j) * stride, prepared, head_dim_);
   }
+  // The query as score() sees it: rounded through the codec's activation type
+  // (q8_0 for quantized keys, as llama.cpp does), so the tiled path scores the same values.
+  void query_to_score_space(const float* q, float* out, const float*) const override {
+    if (act_.name == "f32") {
+      std::memcpy(out, q, size_t(head_dim_) * sizeof(float));
+      return;
+    }
+    alignas(32) uint8_t act[kMaxHeadDim * sizeof(float)];
+    act_.encode(q, act, head_dim_, nullptr);
+    act_.decode()(act, out, head_dim_);
+  }
+  void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const override {
+    const quant::DecodeFn decode_row = codec_.decode();
+    alignas(32) float y[kMaxHeadDim];
+    for (int64_t j = 0; j < n; ++j) {
+      decode_row(rows + size_t(j) * stride, y, head_dim_);
+      for (int64_t i = 0; i < head_dim_; ++i) kt[i * ld + j] = y[i];
+    }
+  }
+  void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const override {
+    const quant::DecodeFn decode_row = codec_.decode();
+    for (int64_t j = 0; j < n; ++j) decode_row(rows + size_t(j) * stride, out + j * head_dim_, head_dim_);
+  }
+  void finish_mix(float* acc, float* out) const override {
+    if (out != acc) std::memcpy(out, acc, size_t(head_dim_) * sizeof(float));
+  }
+
   void mix(const uint8_t* rows, size_t stride, int64_t n, const float* weights, float* scratch,
            float* out) const override {
     const quant::DecodeFn decode_row = codec_.decode();
@@ -118,6 +149,7 @@ class Tq3Row final : public RowCodec {
     // rotated query | pair table T [d/2 * 64] | Sq [d] | byte table U [d/8 * 256]
     query_floats_ = size_t(head_dim) + size_t(head_dim) / 2 * 64 + (sketch ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
     mix_floats_ = size_t(head_dim);
+    score_dim_ = size_t(sketch ? 2 * head_dim : head_dim);
     if (sketch) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
   }
 
@@ -233,6 +265,50 @@ class Tq3Row final : public RowCodec {
       scores[j] = sc;
     }
   }
+
+  // Score space: [R q, S (q / w)] against [s L(c), +-|u| sqrt(pi/2) / d]: the
+  // MSE part in the rotated space plus the QJL term, as score() sums them.
+  void query_to_score_space(const float* q, float* out, const float* qjl_weight) const override {
+    const int64_t d = head_dim_;
+    rotate(q, out);
+    if (!sketch_) return;
+    alignas(32) float qw[512];
+    for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    for (int64_t j = 0; j < d; ++j) {
+      const float* sj = &s_[size_t(j * d)];
+      float p = 0;
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
+      out[d + j] = p;
+    }
+  }
+  void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const override {
+    const int64_t d = head_dim_;
+    const float k = qjl_factor();
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t* row = rows + size_t(j) * stride;
+      const float s = scale(row);
+      for (int64_t g = 0; g < d / 8; ++g) {
+        const uint32_t v = load24(row + 3 * g);
+        for (int i = 0; i < 8; ++i) kt[(8 * g + i) * ld + j] = s * kLevels.v[(v >> (3 * i)) & 7];
+      }
+      if (!sketch_) continue;
+      const float z = residual_norm(row) * k;
+      const uint8_t* bits = row + codes_bytes_ + 4;
+      for (int64_t i = 0; i < d; ++i) kt[(d + i) * ld + j] = (bits[i / 8] >> (i % 8)) & 1 ? z : -z;
+    }
+  }
+  void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const override {
+    const int64_t d = head_dim_;
+    for (int64_t j = 0; j < n; ++j, out += d) {
+      const uint8_t* row = rows + size_t(j) * stride;
+      const float s = scale(row);
+      for (int64_t g = 0; g < d / 8; ++g) {
+        const uint32_t v = load24(row + 3 * g);
+        for (int i = 0; i < 8; ++i) out[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
+      }
+    }
+  }
+  void finish_mix(float* acc, float* out) const override { unrotate(acc, out); }
 
   void mix(const uint8_t* rows, size_t stride, int64_t n, const float* weights, float* scratch,
            float* out) const override {

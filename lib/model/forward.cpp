@@ -89,7 +89,8 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
                  const ForwardOptions& options)
     : config_(config), weights_(weights), experts_(experts), pool_(pool), options_(options),
       top_k_(options.top_k > 0 ? options.top_k : config.n_expert_used),
-      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec) {
+      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec),
+      attend_(kv_, config.n_head, std::max<int64_t>(options.n_batch, 1), pool.size()) {
   if (config.is_moe() && (top_k_ < 1 || top_k_ > config.n_expert))
     throw Error("top_k " + std::to_string(top_k_) + " out of range [1, " + std::to_string(config.n_expert) + "]");
   if (options.n_batch < 1) throw Error("n_batch must be >= 1");
@@ -102,10 +103,6 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
   v_.resize(nb * size_t(config.kv_dim()));
   attn_.resize(nb * size_t(config.q_dim()));
   proj_.resize(nb * size_t(config.n_embd));
-  scores_.resize(size_t(pool.size()) * size_t(options.n_ctx));
-  vrow_.resize(size_t(pool.size()) * kv_.v_codec().mix_floats());
-  qprep_.resize(size_t(pool.size()) * kv_.k_codec().query_floats());
-  qround_.resize(size_t(pool.size()) * size_t(config.head_dim));
   gate_.resize(nb * size_t(ff));
   up_.resize(nb * size_t(ff));
   if (config.is_moe()) {
@@ -202,56 +199,11 @@ void Forward::attention(int layer, int64_t n) {
   if (pos0 == 0) kv_.calibrate(layer, q_.data(), k_.data(), n, c.n_head / c.n_head_kv);  // fixed by the first batch
   for (int64_t t = 0; t < n; ++t) kv_.store(layer, pos0 + t, &k_[size_t(t * kv_dim)], &v_[size_t(t * kv_dim)]);
 
-  // Per (token, head): softmax(q . k_j / sqrt(d)) over j <= pos, then sum_j a_j v_j.
-  // The KV codecs score keys and mix values in their own format (kv/kv_codec.h):
-  // the query is prepared once per head, then each key row costs one estimate.
-  const float scale = 1.0f / std::sqrt(float(hd));
-  const int64_t group = c.n_head / c.n_head_kv;
-  const kv::RowCodec& k_codec = kv_.k_codec();
-  const kv::RowCodec& v_codec = kv_.v_codec();
-  // With an f16 cache, llama.cpp's (non-flash) attention rounds the query and
-  // the attention probabilities to f16 before its f16 dot products; doing the
-  // same keeps moelab's logits on llama.cpp's, token for token.
-  const bool round_to_f16 = k_codec.name() == "f16" && v_codec.name() == "f16";
-  const bool sink = kv_.exact_sink();
-  pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
-    float* scores = &scores_[size_t(thread) * size_t(options_.n_ctx)];
-    float* vmix = &vrow_[size_t(thread) * v_codec.mix_floats()];
-    float* qprep = &qprep_[size_t(thread) * k_codec.query_floats()];
-    for (int64_t th = begin; th < end; ++th) {
-      const int64_t t = th / c.n_head, h = th % c.n_head, hk = h / group;
-      const int64_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos
-      const float* q = &q_[size_t(t * q_dim + h * hd)];
-      if (round_to_f16) {  // llama.cpp multiplies f16 keys by the query rounded to f16
-        float* qr = &qround_[size_t(thread) * size_t(hd)];
-        for (int64_t d = 0; d < hd; ++d) qr[d] = fp16_to_f32(f32_to_fp16(q[d]));
-        q = qr;
-      }
-      k_codec.prepare_query(q, qprep, kv_.qjl_weight(layer, hk));
-      if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
-        const float* k0 = kv_.sink_key(layer, hk);
-        const float* centre = kv_.key_centre(layer, hk);
-        float s0 = 0;
-        for (int64_t d = 0; d < hd; ++d) s0 += q[d] * (k0[d] - centre[d]);
-        scores[0] = s0;
-        k_codec.score(kv_.k_head(layer, 1, hk), kv_.pos_stride_k(), n_keys - 1, qprep, scores + 1);
-      } else {
-        k_codec.score(kv_.k_head(layer, 0, hk), kv_.pos_stride_k(), n_keys, qprep, scores);
-      }
-      float max_score = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] *= scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      float sum = 0;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-      // llama.cpp mixes f16 values with probabilities rounded to f16.
-      for (int64_t j = 0; j < n_keys; ++j)
-        scores[j] = round_to_f16 ? fp16_to_f32(f32_to_fp16(scores[j] / sum)) : scores[j] / sum;
-      v_codec.mix(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, scores, vmix,
-                  &attn_[size_t(t * q_dim + h * hd)]);
-    }
-  });
+  // Per (token, head): softmax(q . k_j / sqrt(d)) over j <= pos, then sum_j a_j v_j,
+  // reading the cache in its codecs (kv/attention.h).
+  attend_.run(layer, q_.data(), n, pos0, attn_.data(), pool_);
+  if (observer_ && observer_->on_attention)
+    observer_->on_attention(layer, std::span<const float>(attn_.data(), size_t(n * q_dim)));
   matmul(l.wo, attn_.data(), n, proj_.data(), act_, pool_, options_.path);
 }
 
