@@ -10,18 +10,21 @@
 //      <q, r> ~= |r| sqrt(pi/2) / m * sum_j sign(S r)_j (S q)_j is unbiased.
 //
 // tq3 row of d values (d a power of two in [16, 128], or a multiple of 128 up to 512):
-//   keys are centred first (x = k - c, see centers_keys in kv_codec.h; the
-//   channel mean of SmolLM2's keys holds 60-70% of their energy)
+//   keys are centred first (k - c, see centers_keys in kv_codec.h; the
+//   channel mean of SmolLM2's keys holds 60-70% of their energy), then weighted
+//   per channel: x = w * (k - c), and scored with the query q / w, so q . k is
+//   unchanged (w: KvCache::calibrate, 1 for values)
 //   y = R x, R = H D / sqrt(b) on blocks of b = min(d, 128) (quant/hadamard.h's signs)
 //   codes c_i (3 bits: sign << 2 | magnitude) and one fp16 scale s, from the tq3
 //   weight codec's quantizer (quant/turbo.cpp) applied to the whole row
-//   keys only: r = R^T (y - s L(c)) the residual, u = w * r with per-channel
-//   weights w (below); fp16 |u|; sketch bits sign(S u), S a fixed d x d N(0, 1) matrix.
-//   <q, r> = <q / w, u>, so the QJL estimate stays unbiased for any w, and its
-//   variance ~ |u|^2 |q / w|^2 / m is smallest for w_i^2 ~ |q_i|: LLM queries
-//   put most of their energy in a few channels while the residual is spread
-//   evenly by the rotation, so KvCache calibrates w_i^2 = rms of channel i of
-//   the first batch's queries (KvCache::calibrate).
+//   keys only: u = R^T (y - s L(c)) the residual; fp16 |u|; sketch bits
+//   sign(S u), S a fixed d x d N(0, 1) matrix.
+//   Why the weights: the rotation spreads both the codes' error and the
+//   residual u evenly over x's channels, so the score error <q / w, e> has
+//   variance ~ |q / w|^2 |w * (k - c)|^2 / d (for the QJL estimate too, times
+//   pi/2), smallest for w_i^2 ~ rms(q_i) / rms(k_i - c_i). LLM queries put most
+//   of their energy in a few channels, centred keys far less so: the weights
+//   move the bits to the channels the queries read.
 // Layout: codes [3d/8] (8 codes per 3 bytes, code i at bit 3i of the little-endian
 // 24-bit group) | fp16 s | keys: fp16 |u| | sketch [d/8] (bit j of byte j/8).
 // d = 64: keys 36 bytes, values 26 bytes (f16: 128 each), 4.13x smaller per token.
@@ -157,9 +160,13 @@ class Tq3Row final : public RowCodec {
 
   void encode(const float* x, uint8_t* row, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
-    float y[512] = {}, r[512];
+    float y[512] = {}, r[512], xw[512];
     uint8_t c[512];
-    rotate(x, y);
+    // Keys are coded as w * x (w: channel weights, default 1) and scored with q / w:
+    // the error the codes leave is spread evenly over w * x's channels by the
+    // rotation, so channels the queries barely read get less of the bits.
+    for (int64_t i = 0; i < d; ++i) xw[i] = qjl_weight ? x[i] * qjl_weight[i] : x[i];
+    rotate(xw, y);
     fp16_t scale16;
     quant::ref::tq3_quantize_rotated(y, d, c, scale16);
     std::memset(row, 0, row_bytes_);
@@ -174,14 +181,11 @@ class Tq3Row final : public RowCodec {
     if (!sketch_) return;
     const float s = fp16_to_f32(scale16);
     for (int64_t i = 0; i < d; ++i) r[i] = y[i] - s * kLevels.v[c[i]];
-    // The sketch sees u = w * r in the channel space (w: qjl_weight, default 1).
+    // The sketch sees u = R^T r, the residual of w * x in the channel space.
     float u[512];
     unrotate(r, u);
     double uu = 0;
-    for (int64_t i = 0; i < d; ++i) {
-      if (qjl_weight) u[i] *= qjl_weight[i];
-      uu += double(u[i]) * u[i];
-    }
+    for (int64_t i = 0; i < d; ++i) uu += double(u[i]) * u[i];
     const fp16_t unorm = f32_to_fp16(float(std::sqrt(uu)));
     std::memcpy(row + codes_bytes_ + 2, &unorm, sizeof(unorm));
     uint8_t* bits = row + codes_bytes_ + 4;
@@ -211,15 +215,19 @@ class Tq3Row final : public RowCodec {
         const float* sj = &s_[size_t(j * d)];
         for (int64_t i = 0; i < d; ++i) corr[i] += z * sj[i];
       }
-      for (int64_t i = 0; i < d; ++i) out[i] += qjl_weight ? corr[i] / qjl_weight[i] : corr[i];
+      for (int64_t i = 0; i < d; ++i) out[i] += corr[i];
     }
+    if (qjl_weight)  // the codes stand for w * x
+      for (int64_t i = 0; i < d; ++i) out[i] /= qjl_weight[i];
   }
 
   void prepare_query(const float* q, float* prepared, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float* qr = prepared;
     float* t = qr + d;
-    rotate(q, qr);
+    float qw[512];
+    for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    rotate(qw, qr);
     for (int64_t p = 0; p < d / 2; ++p, t += 64)
       for (int c = 0; c < 64; ++c) t[c] = kLevels.v[c & 7] * qr[2 * p] + kLevels.v[c >> 3] * qr[2 * p + 1];
     if (!sketch_) return;
@@ -228,7 +236,7 @@ class Tq3Row final : public RowCodec {
     for (int64_t j = 0; j < d; ++j) {
       const float* sj = &s_[size_t(j * d)];
       float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * (qjl_weight ? q[i] / qjl_weight[i] : q[i]);
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
       sq[j] = p;
     }
     for (int64_t g = 0; g < d / 8; ++g, u += 256) {
@@ -270,10 +278,10 @@ class Tq3Row final : public RowCodec {
   // MSE part in the rotated space plus the QJL term, as score() sums them.
   void query_to_score_space(const float* q, float* out, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
-    rotate(q, out);
-    if (!sketch_) return;
     alignas(32) float qw[512];
     for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    rotate(qw, out);
+    if (!sketch_) return;
     for (int64_t j = 0; j < d; ++j) {
       const float* sj = &s_[size_t(j * d)];
       float p = 0;
