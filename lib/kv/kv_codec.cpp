@@ -127,11 +127,13 @@ class RegistryRow final : public RowCodec {
   const quant::Codec& act_;
 };
 
-// Signed tq3 levels by 3-bit code (sign << 2 | magnitude index), as the weight codec stores them.
+// Signed levels by code, as the weight codecs store them: tq3 sign << 2 | magnitude
+// index (8 codes), tq4 sign << 3 | magnitude index (16 codes).
 struct Levels {
-  float v[8];
+  float v[8], v4[16];
   Levels() {
     for (int c = 0; c < 8; ++c) v[c] = (c & 4 ? -1.0f : 1.0f) * quant::ref::kTq3Levels[c & 3];
+    for (int c = 0; c < 16; ++c) v4[c] = (c & 8 ? -1.0f : 1.0f) * quant::ref::kTq4Levels[c & 7];
   }
 };
 const Levels kLevels;
@@ -140,20 +142,22 @@ uint32_t load24(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 
 
 class Tq3Row final : public RowCodec {
  public:
-  Tq3Row(std::string name, Role role, int64_t head_dim, bool sketch)
-      : RowCodec(std::move(name), head_dim), key_(role == Role::key), sketch_(sketch),
-        block_(int(std::min<int64_t>(head_dim, 128))) {
+  // bits 3 (tq3, tq3m) or 4 (tq4m: Lloyd-Max 4-bit codes, no sketch).
+  Tq3Row(std::string name, Role role, int64_t head_dim, bool sketch, int bits = 3)
+      : RowCodec(std::move(name), head_dim), key_(role == Role::key), sketch_(sketch && bits == 3),
+        bits_(bits), block_(int(std::min<int64_t>(head_dim, 128))) {
     const bool pow2 = head_dim >= 16 && head_dim <= 128 && (head_dim & (head_dim - 1)) == 0;
     if (!pow2 && !(head_dim % 128 == 0 && head_dim > 0 && head_dim <= 512))
       throw Error("kv codec " + name_ + ": head_dim " + std::to_string(head_dim) +
                   " unsupported (needs a power of two in [16, 128] or a multiple of 128 up to 512)");
-    codes_bytes_ = size_t(head_dim) * 3 / 8;
-    row_bytes_ = codes_bytes_ + sizeof(fp16_t) + (sketch ? sizeof(fp16_t) + size_t(head_dim) / 8 : 0);
+    codes_bytes_ = size_t(head_dim) * size_t(bits) / 8;
+    row_bytes_ = codes_bytes_ + sizeof(fp16_t) + (sketch_ ? sizeof(fp16_t) + size_t(head_dim) / 8 : 0);
     // rotated query | pair table T [d/2 * 64] | Sq [d] | byte table U [d/8 * 256]
-    query_floats_ = size_t(head_dim) + size_t(head_dim) / 2 * 64 + (sketch ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
+    query_floats_ = size_t(head_dim) + (bits == 3 ? size_t(head_dim) / 2 * 64 : 0) +
+                    (sketch_ ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
     mix_floats_ = size_t(head_dim);
-    score_dim_ = size_t(sketch ? 2 * head_dim : head_dim);
-    if (sketch) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
+    score_dim_ = size_t(sketch_ ? 2 * head_dim : head_dim);
+    if (sketch_) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
   }
 
   bool centers_keys() const override { return key_; }
@@ -168,14 +172,19 @@ class Tq3Row final : public RowCodec {
     for (int64_t i = 0; i < d; ++i) xw[i] = qjl_weight ? x[i] * qjl_weight[i] : x[i];
     rotate(xw, y);
     fp16_t scale16;
-    quant::ref::tq3_quantize_rotated(y, d, c, scale16);
     std::memset(row, 0, row_bytes_);
-    for (int64_t i = 0; i < d; ++i) {
-      uint8_t* g = row + 3 * (i / 8);
-      const uint32_t bits = uint32_t(c[i]) << (3 * (i % 8));
-      g[0] = uint8_t(g[0] | bits);
-      g[1] = uint8_t(g[1] | bits >> 8);
-      g[2] = uint8_t(g[2] | bits >> 16);
+    if (bits_ == 3) {
+      quant::ref::tq3_quantize_rotated(y, d, c, scale16);
+      for (int64_t i = 0; i < d; ++i) {
+        uint8_t* g = row + 3 * (i / 8);
+        const uint32_t bits = uint32_t(c[i]) << (3 * (i % 8));
+        g[0] = uint8_t(g[0] | bits);
+        g[1] = uint8_t(g[1] | bits >> 8);
+        g[2] = uint8_t(g[2] | bits >> 16);
+      }
+    } else {  // code i in nibble i % 2 of byte i / 2
+      quant::ref::tq4_quantize_rotated(y, d, c, scale16);
+      for (int64_t i = 0; i < d; ++i) row[i / 2] = uint8_t(row[i / 2] | c[i] << (4 * (i % 2)));
     }
     std::memcpy(row + codes_bytes_, &scale16, sizeof(scale16));
     if (!sketch_) return;
@@ -200,11 +209,7 @@ class Tq3Row final : public RowCodec {
   void decode(const uint8_t* row, float* out, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float y[512];
-    const float s = scale(row);
-    for (int64_t g = 0; g < d / 8; ++g) {
-      const uint32_t v = load24(row + 3 * g);
-      for (int i = 0; i < 8; ++i) y[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
-    }
+    unpack_scaled(row, scale(row), y);
     unrotate(y, out);
     if (sketch_) {  // + (|u| sqrt(pi/2) / m * S^T z) / w in the channel space
       const float k = residual_norm(row) * qjl_factor();
@@ -228,8 +233,9 @@ class Tq3Row final : public RowCodec {
     float qw[512];
     for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
     rotate(qw, qr);
-    for (int64_t p = 0; p < d / 2; ++p, t += 64)
-      for (int c = 0; c < 64; ++c) t[c] = kLevels.v[c & 7] * qr[2 * p] + kLevels.v[c >> 3] * qr[2 * p + 1];
+    if (bits_ == 3)
+      for (int64_t p = 0; p < d / 2; ++p, t += 64)
+        for (int c = 0; c < 64; ++c) t[c] = kLevels.v[c & 7] * qr[2 * p] + kLevels.v[c >> 3] * qr[2 * p + 1];
     if (!sketch_) return;
     float* sq = t;
     float* u = sq + d;
@@ -255,6 +261,16 @@ class Tq3Row final : public RowCodec {
     const float* t0 = prepared + d;
     const float* u0 = t0 + d / 2 * 64 + d;
     const float k = qjl_factor();
+    if (bits_ == 4) {  // no pair table: decode in the rotated space and dot with R q
+      float y[512];
+      for (int64_t j = 0; j < n; ++j) {
+        unpack_scaled(rows + size_t(j) * stride, 1.0f, y);
+        float acc = 0;
+        for (int64_t i = 0; i < d; ++i) acc += y[i] * prepared[i];
+        scores[j] = scale(rows + size_t(j) * stride) * acc;
+      }
+      return;
+    }
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* row = rows + size_t(j) * stride;
       float acc = 0;
@@ -294,11 +310,9 @@ class Tq3Row final : public RowCodec {
     const float k = qjl_factor();
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* row = rows + size_t(j) * stride;
-      const float s = scale(row);
-      for (int64_t g = 0; g < d / 8; ++g) {
-        const uint32_t v = load24(row + 3 * g);
-        for (int i = 0; i < 8; ++i) kt[(8 * g + i) * ld + j] = s * kLevels.v[(v >> (3 * i)) & 7];
-      }
+      float y[512];
+      unpack_scaled(row, scale(row), y);
+      for (int64_t i = 0; i < d; ++i) kt[i * ld + j] = y[i];
       if (!sketch_) continue;
       const float z = residual_norm(row) * k;
       const uint8_t* bits = row + codes_bytes_ + 4;
@@ -309,11 +323,7 @@ class Tq3Row final : public RowCodec {
     const int64_t d = head_dim_;
     for (int64_t j = 0; j < n; ++j, out += d) {
       const uint8_t* row = rows + size_t(j) * stride;
-      const float s = scale(row);
-      for (int64_t g = 0; g < d / 8; ++g) {
-        const uint32_t v = load24(row + 3 * g);
-        for (int i = 0; i < 8; ++i) out[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
-      }
+      unpack_scaled(row, scale(row), out);
     }
   }
   void finish_mix(float* acc, float* out) const override { unrotate(acc, out); }
@@ -323,19 +333,28 @@ class Tq3Row final : public RowCodec {
     const int64_t d = head_dim_;
     float* acc = scratch;  // in the rotated space
     std::fill(acc, acc + d, 0.0f);
+    float y[512];
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* row = rows + size_t(j) * stride;
-      const float ws = weights[j] * scale(row);
-      for (int64_t g = 0; g < d / 8; ++g) {
-        const uint32_t v = load24(row + 3 * g);
-        float* a = acc + 8 * g;
-        for (int i = 0; i < 8; ++i) a[i] += ws * kLevels.v[(v >> (3 * i)) & 7];
-      }
+      unpack_scaled(row, weights[j] * scale(row), y);
+      for (int64_t i = 0; i < d; ++i) acc[i] += y[i];
     }
     unrotate(acc, out);
   }
 
  private:
+  // y[i] = s * level(code i).
+  void unpack_scaled(const uint8_t* row, float s, float* y) const {
+    const int64_t d = head_dim_;
+    if (bits_ == 3) {
+      for (int64_t g = 0; g < d / 8; ++g) {
+        const uint32_t v = load24(row + 3 * g);
+        for (int i = 0; i < 8; ++i) y[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
+      }
+    } else {
+      for (int64_t i = 0; i < d; ++i) y[i] = s * kLevels.v4[(row[i / 2] >> (4 * (i % 2))) & 15];
+    }
+  }
   float scale(const uint8_t* row) const {
     fp16_t h;
     std::memcpy(&h, row + codes_bytes_, sizeof(h));
@@ -370,6 +389,7 @@ class Tq3Row final : public RowCodec {
   }
 
   bool key_, sketch_;
+  int bits_;
   int block_;
   size_t codes_bytes_;
   std::vector<float> s_;  // [d, d] QJL matrix, row j = s_j
@@ -378,17 +398,18 @@ class Tq3Row final : public RowCodec {
 bool known(std::string_view name) {
   for (std::string_view n : kRegistryNames)
     if (n == name) return true;
-  return name == "tq3" || name == "tq3m";
+  return name == "tq3" || name == "tq3m" || name == "tq4m";
 }
 
 }  // namespace
 
-std::string known_kv_codec_names() { return "f32, f16, q8_0, q4_0, tq3, tq3m"; }
+std::string known_kv_codec_names() { return "f32, f16, q8_0, q4_0, tq3, tq3m, tq4m"; }
 
 std::unique_ptr<RowCodec> make_row_codec(std::string_view name, Role role, int64_t head_dim) {
   if (head_dim <= 0) throw Error("kv codec " + std::string(name) + ": head_dim " + std::to_string(head_dim));
   if (name == "tq3" || name == "tq3m")
     return std::make_unique<Tq3Row>(std::string(name), role, head_dim, role == Role::key && name == "tq3");
+  if (name == "tq4m") return std::make_unique<Tq3Row>(std::string(name), role, head_dim, false, 4);
   for (std::string_view n : kRegistryNames)
     if (n == name) return std::make_unique<RegistryRow>(quant::codec(n), head_dim);
   throw Error("kv codec \"" + std::string(name) + "\" unknown (known: " + known_kv_codec_names() + ")");

@@ -18,6 +18,9 @@
 //   tq3m                   tq3 keys without the sketch (the biased MSE-only
 //                          estimator; an ablation of the QJL term). As a value
 //                          codec tq3 and tq3m are the same rows.
+//   tq4m                   tq3m with 4-bit Lloyd-Max codes (34 bytes a row of 64:
+//                          a bit more than tq3's key, less score noise than its
+//                          sketch); "tq4m/tq3" keeps 3-bit values (4.27x vs f16).
 //
 // The KV codec setting (EngineConfig::kv_codec, `--kv-codec`) is either one
 // name for keys and values ("q8_0") or "K/V" ("tq3/q4_0").

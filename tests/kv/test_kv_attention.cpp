@@ -47,7 +47,7 @@ Filled fill(const std::string& codec, int64_t n, uint64_t seed) {
 TEST(KvAttention, TiledMatchesPerRowScoreAndMix) {
   const int64_t n = 150;  // three key tiles, the last one partial
   ThreadPool pool(2);
-  for (const char* codec : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq3/q4_0"}) {
+  for (const char* codec : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq4m", "tq3/q4_0", "tq4m/tq3"}) {
     Filled f = fill(codec, n, 7);
     const KvCache& c = *f.cache;
     Attention attention(c, kHeads, n, pool.size());

@@ -53,7 +53,9 @@ TEST(KvCodec, BytesPerTokenPerCodec) {
     size_t k, v;
   } cases[] = {{"f32", 256, 256}, {"f16", 128, 128}, {"q8_0", 68, 68}, {"q4_0", 36, 36},
                // tq3 keys: 24 code bytes + fp16 scale + fp16 residual norm + 8 sketch bytes; values: codes + scale
-               {"tq3", 36, 26}, {"tq3m", 26, 26}, {"tq3/q4_0", 36, 36}};
+               {"tq3", 36, 26}, {"tq3m", 26, 26}, {"tq3/q4_0", 36, 36},
+               // tq4m: 32 code bytes + fp16 scale
+               {"tq4m", 34, 34}, {"tq4m/tq3", 34, 26}};
   // SmolLM2-135M's shape: 30 layers, 3 KV heads of 64.
   const size_t f16 = KvCache(30, 4, 3, 64, "f16").bytes_per_token();
   EXPECT_EQ(f16, size_t(30 * 3 * 256));
@@ -83,7 +85,7 @@ std::vector<float> gaussian(std::mt19937_64& rng, int64_t n, float sigma = 1.0f)
 TEST(KvCodec, ScoreAndMixMatchDecodedRows) {
   std::mt19937_64 rng(5);
   for (int64_t hd : {64, 128, 256})
-    for (const char* name : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m"})
+    for (const char* name : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq4m"})
       for (Role role : {Role::key, Role::value}) {
         const auto codec = make_row_codec(name, role, hd);
         const int64_t n = 7;
