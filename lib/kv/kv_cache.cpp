@@ -36,7 +36,9 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     c[i] = float(sum / double(n - 1));
   }
   // Channel weights w_i^2 ~ rms(q_i) / rms(k_i - c_i) (kv_codec.cpp says why),
-  // normalised to a mean ratio of 1 and kept within [0.01, 100] of it.
+  // normalised to a mean ratio of 1 and kept within [0.01, 100] of it. tq3,
+  // whose weights act on the sketch only, keeps w_i^2 ~ rms(q_i) (floor 0.01).
+  const bool sketch_only = k_codec_->score_dim() > size_t(head_dim_);
   std::vector<double> ratio(static_cast<size_t>(head_dim_));
   for (int64_t h = 0; h < n_head_kv_; ++h) {
     float* w = &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
@@ -59,11 +61,13 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     }
     double mean_ratio = 0;
     for (int64_t i = 0; i < head_dim_; ++i) {  // floors: a silent channel must not divide by ~0
-      ratio[size_t(i)] = std::max(rq[size_t(i)], 1e-3 * mean_q) / std::max(rk[size_t(i)], 1e-3 * mean_k);
+      ratio[size_t(i)] = sketch_only ? rq[size_t(i)]
+                                     : std::max(rq[size_t(i)], 1e-3 * mean_q) / std::max(rk[size_t(i)], 1e-3 * mean_k);
       mean_ratio += ratio[size_t(i)] / double(head_dim_);
     }
     for (int64_t i = 0; i < head_dim_; ++i)
-      w[i] = mean_ratio > 0 ? float(std::sqrt(std::clamp(ratio[size_t(i)] / mean_ratio, 0.01, 100.0))) : 1.0f;
+      w[i] = mean_ratio > 0 ? float(std::sqrt(std::clamp(ratio[size_t(i)] / mean_ratio, 0.01, sketch_only ? 1e30 : 100.0)))
+                            : 1.0f;
   }
 }
 

@@ -229,7 +229,7 @@ TEST(KvCodec, Tq3ChannelWeightsShrinkTheCodesScoreError) {
   double mean = 0;  // w_i^2 ~ rms(q_i) / rms(k_i) as KvCache::calibrate sets them (keys: rms 1)
   for (int64_t i = 0; i < hd; ++i) mean += gain[size_t(i)] / double(hd);
   for (int64_t i = 0; i < hd; ++i) w[size_t(i)] = float(std::sqrt(gain[size_t(i)] / mean));
-  for (const char* name : {"tq3m", "tq3"}) {
+  for (const char* name : {"tq3m", "tq4m"}) {
     const auto codec = make_row_codec(name, Role::key, hd);
     std::vector<uint8_t> row(codec->row_bytes());
     std::vector<float> prepared(codec->query_floats());
