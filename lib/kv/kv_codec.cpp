@@ -11,14 +11,15 @@
 //
 // tq3 row of d values (d a power of two in [16, 128], or a multiple of 128 up to 512):
 //   keys are centred first (k - c, see centers_keys in kv_codec.h; the
-//   channel mean of SmolLM2's keys holds 60-70% of their energy), then weighted
-//   per channel: x = w * (k - c), and scored with the query q / w, so q . k is
-//   unchanged (w: KvCache::calibrate, 1 for values)
+//   channel mean of SmolLM2's keys holds 60-70% of their energy); tq3m and
+//   tq4m keys are then weighted per channel: x = w * (k - c), scored with the
+//   query q / w, so q . k is unchanged (w: KvCache::calibrate, 1 for values);
+//   tq3 codes x = k - c and gives w to its sketch only (u = w * residual)
 //   y = R x, R = H D / sqrt(b) on blocks of b = min(d, 128) (quant/hadamard.h's signs)
 //   codes c_i (3 bits: sign << 2 | magnitude) and one fp16 scale s, from the tq3
 //   weight codec's quantizer (quant/turbo.cpp) applied to the whole row
-//   keys only: u = R^T (y - s L(c)) the residual; fp16 |u|; sketch bits
-//   sign(S u), S a fixed d x d N(0, 1) matrix.
+//   tq3 keys only: u = w * R^T (y - s L(c)) the weighted residual; fp16 |u|;
+//   sketch bits sign(S u), S a fixed d x d N(0, 1) matrix; <q, r> = <q / w, u>.
 //   Why the weights: the rotation spreads both the codes' error and the
 //   residual u evenly over x's channels, so the score error <q / w, e> has
 //   variance ~ |q / w|^2 |w * (k - c)|^2 / d (for the QJL estimate too, times
