@@ -44,9 +44,9 @@ class KvCache {
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
   // atypical), fixed from then on so every key of a head shares it; zero when
   // the first batch has one token (weights 1 then). k: [n, n_head_kv * head_dim].
-  // Same batch: the channel weights of tq3 keys, w_i^2 ~ rms of channel i of the
-  // queries of the heads sharing each KV head / rms of the centred keys
-  // (kv_codec.cpp says why; named qjl_weight as they first weighted the sketch only).
+  // Same batch: the channel weights of the keys, from the queries of the heads
+  // sharing each KV head: tq3m/tq4m w_i^2 ~ rms(q_i) / rms(centred k_i), tq3
+  // (weights on its sketch only) w_i^2 ~ rms(q_i) (kv_codec.cpp says why).
   // q: [n, n_head_kv * group * head_dim]. Both are no-ops for other codecs.
   void calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group);
   const float* qjl_weight(int64_t layer, int64_t h) const {
