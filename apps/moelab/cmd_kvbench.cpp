@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -97,6 +98,25 @@ int run_kvbench(const KvbenchOptions& opts) {
     const int64_t nb = opts.n_batch;
     std::vector<float> ref_logits(size_t(nb) * V), logits(size_t(nb) * V);
     std::vector<double> cos_sum(codecs.size(), 0), top1(codecs.size(), 0);
+    // Attention outputs (per layer, before the output projection) of the f32
+    // reference, and per codec the sum of per-token cosines against them.
+    const size_t q_dim = size_t(c.q_dim()), L = size_t(c.n_layer);
+    std::vector<std::vector<float>> ref_attn(L, std::vector<float>(size_t(nb) * q_dim));
+    std::vector<std::vector<double>> attn_cos(codecs.size(), std::vector<double>(L, 0.0));
+    model::ForwardObserver ref_obs;
+    ref_obs.on_attention = [&](int layer, std::span<const float> a) {
+      std::copy(a.begin(), a.end(), ref_attn[size_t(layer)].begin());
+    };
+    ref->set_observer(&ref_obs);
+    std::vector<model::ForwardObserver> obs(codecs.size());
+    for (size_t k = 0; k < codecs.size(); ++k) {
+      obs[k].on_attention = [&, k](int layer, std::span<const float> a) {
+        for (size_t t = 0; t < a.size() / q_dim; ++t)
+          attn_cos[k][size_t(layer)] += metrics::cosine(a.subspan(t * q_dim, q_dim),
+                                                        std::span<const float>(ref_attn[size_t(layer)]).subspan(t * q_dim, q_dim));
+      };
+      fwds[k]->set_observer(&obs[k]);
+    }
     const int64_t t_start = metrics::now_ns();
     for (int64_t i = 0; i < int64_t(tokens.size()); i += nb) {
       const int64_t n = std::min<int64_t>(nb, int64_t(tokens.size()) - i);
@@ -116,12 +136,24 @@ int run_kvbench(const KvbenchOptions& opts) {
                    double(metrics::now_ns() - t_start) * 1e-9);
     }
     std::fprintf(stderr, "\n");
-    md += "| kv codec (K/V) | KV bytes/token | vs f16 | logits cosine vs f32 KV | top-1 agree | teacher-forced s |\n"
-          "|---|---:|---:|---:|---:|---:|\n";
+    for (size_t k = 0; k < codecs.size(); ++k) fwds[k]->set_observer(nullptr);
+    md += "| kv codec (K/V) | KV bytes/token | + fixed, at this ctx | vs f16 | logits cosine vs f32 KV | attn-out cosine "
+          "(mean / worst layer) | top-1 agree | teacher-forced s |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    const double n_tok = double(tokens.size());
     for (size_t k = 0; k < codecs.size(); ++k) {
-      const double b = double(fwds[k]->kv_cache().bytes_per_token());
-      std::snprintf(line, sizeof(line), "| %s | %.0f | %.2fx | %.5f | %.4f | %.1f |\n", codecs[k].c_str(), b,
-                    f16_bytes / b, cos_sum[k] / double(tokens.size()), top1[k] / double(tokens.size()), seconds[k]);
+      const kv::KvCache& cache = fwds[k]->kv_cache();
+      const double b = double(cache.bytes_per_token());
+      // Every byte the cache needs: rows plus its per-cache side data (centres, sink rows, weights) spread over the context.
+      const double all = b + double(cache.fixed_bytes()) / n_tok;
+      double attn_mean = 0, attn_worst = 1;
+      for (size_t l = 0; l < L; ++l) {
+        attn_mean += attn_cos[k][l] / n_tok / double(L);
+        attn_worst = std::min(attn_worst, attn_cos[k][l] / n_tok);
+      }
+      std::snprintf(line, sizeof(line), "| %s | %.0f | %.1f | %.2fx | %.5f | %.5f / %.5f | %.4f | %.1f |\n",
+                    codecs[k].c_str(), b, all, f16_bytes / all, cos_sum[k] / n_tok, attn_mean, attn_worst,
+                    top1[k] / n_tok, seconds[k]);
       md += line;
     }
   }

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "experiment/mem_cap.h"
+#include "kv/kv_codec.h"
 #include "quant/codec.h"
 #include "store/io_strategy.h"
 
@@ -24,14 +25,13 @@ std::string check_weight_codec(const json& v) {
   return "";
 }
 
+// The KV codecs' own parser (kv/kv_codec.h): their names, not the weight registry's.
 std::string check_kv_codec(const json& v) {
-  const std::string text = v.get<std::string>();
-  const size_t slash = text.find('/');
-  const std::string parts[2] = {text.substr(0, slash), slash == std::string::npos ? text : text.substr(slash + 1)};
-  for (const std::string& p : parts)
-    if (!quant::find_codec(p))
-      return "unknown KV codec '" + p + "' (a codec name, or K/V as in q8_0/q4_0); valid: " +
-             quant::known_codec_names();
+  try {
+    kv::parse_kv_codec(v.get<std::string>());
+  } catch (const Error& e) {
+    return e.what();
+  }
   return "";
 }
 

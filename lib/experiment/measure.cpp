@@ -143,6 +143,9 @@ TimedRun run_timed(engine::Engine& engine, std::span<const int32_t> stream, int6
   }
   if (predicted) m.set("spec_precision", double(correct) / double(predicted));
   if (needed) m.set("spec_recall", double(correct) / double(needed));
+  const kv::KvCache& kv = fwd.kv_cache();
+  m.set("kv_bytes_per_token", double(kv.bytes_per_token()));
+  m.set("kv_vs_f16", double(kv.n_layer() * kv.n_head_kv() * kv.head_dim() * 2 * 2) / double(kv.bytes_per_token()));
   m.set("wall_s", double(t_end - t_start) * 1e-9);
   out.engine_s = double(t_end - t_start) * 1e-9;
   return out;

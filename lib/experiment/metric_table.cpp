@@ -34,6 +34,8 @@ const std::vector<Metric>& metrics() {
       {"cosine_hidden_last", "", "mean cosine of the last layer's hidden state to the reference"},
       {"top1_agree", "", "fraction of positions whose argmax equals the reference's"},
       {"kl_div", "nats", "mean KL(reference || this) of the next-token distributions"},
+      {"kv_bytes_per_token", "bytes", "KV cache bytes per position, keys + values of every layer (kv_codec)"},
+      {"kv_vs_f16", "", "an f16 cache's bytes per position / kv_bytes_per_token"},
       {"wall_s", "s", "wall time of the whole repeat (context fill, prefill, decode)"},
       {"mem_cap_mb", "MiB", "the point's cgroup memory limit (mem_cap axis resolved); NaN when uncapped"},
       {"cgroup_peak_mb", "MiB",

@@ -29,29 +29,52 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     std::fill(qjl_w_.begin() + layer * kv_dim, qjl_w_.begin() + (layer + 1) * kv_dim, 1.0f);
     return;
   }
-  for (int64_t h = 0; h < n_head_kv_; ++h) {
-    float* w = &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
-    double mean = 0;
-    for (int64_t i = 0; i < head_dim_; ++i) {
-      double ss = 0;
-      for (int64_t t = 1; t < n; ++t)
-        for (int64_t g = 0; g < group; ++g) {
-          const double x = q[t * q_dim + (h * group + g) * head_dim_ + i];
-          ss += x * x;
-        }
-      w[i] = float(std::sqrt(ss / double((n - 1) * group)));
-      mean += w[i];
-    }
-    mean /= double(head_dim_);
-    for (int64_t i = 0; i < head_dim_; ++i)  // floor: a silent channel must not divide by ~0
-      w[i] = mean > 0 ? float(std::sqrt(std::max(double(w[i]) / mean, 0.01))) : 1.0f;
-  }
   float* c = &k_centre_[size_t(layer * kv_dim)];
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
     for (int64_t t = 1; t < n; ++t) sum += k[t * kv_dim + i];
     c[i] = float(sum / double(n - 1));
   }
+  // Channel weights w_i^2 ~ rms(q_i) / rms(k_i - c_i) (kv_codec.cpp says why),
+  // normalised to a mean ratio of 1 and kept within [0.01, 100] of it. tq3,
+  // whose weights act on the sketch only, keeps w_i^2 ~ rms(q_i) (floor 0.01).
+  const bool sketch_only = k_codec_->score_dim() > size_t(head_dim_);
+  std::vector<double> ratio(static_cast<size_t>(head_dim_));
+  for (int64_t h = 0; h < n_head_kv_; ++h) {
+    float* w = &qjl_w_[size_t((layer * n_head_kv_ + h) * head_dim_)];
+    double mean_q = 0, mean_k = 0;
+    std::vector<double> rq(static_cast<size_t>(head_dim_)), rk(static_cast<size_t>(head_dim_));
+    for (int64_t i = 0; i < head_dim_; ++i) {
+      double qq = 0, kk = 0;
+      for (int64_t t = 1; t < n; ++t) {
+        for (int64_t g = 0; g < group; ++g) {
+          const double x = q[t * q_dim + (h * group + g) * head_dim_ + i];
+          qq += x * x;
+        }
+        const double y = k[t * kv_dim + h * head_dim_ + i] - c[h * head_dim_ + i];
+        kk += y * y;
+      }
+      rq[size_t(i)] = std::sqrt(qq / double((n - 1) * group));
+      rk[size_t(i)] = std::sqrt(kk / double(n - 1));
+      mean_q += rq[size_t(i)] / double(head_dim_);
+      mean_k += rk[size_t(i)] / double(head_dim_);
+    }
+    double mean_ratio = 0;
+    for (int64_t i = 0; i < head_dim_; ++i) {  // floors: a silent channel must not divide by ~0
+      ratio[size_t(i)] = sketch_only ? rq[size_t(i)]
+                                     : std::max(rq[size_t(i)], 1e-3 * mean_q) / std::max(rk[size_t(i)], 1e-3 * mean_k);
+      mean_ratio += ratio[size_t(i)] / double(head_dim_);
+    }
+    for (int64_t i = 0; i < head_dim_; ++i)
+      w[i] = mean_ratio > 0 ? float(std::sqrt(std::clamp(ratio[size_t(i)] / mean_ratio, 0.01, sketch_only ? 1e30 : 100.0)))
+                            : 1.0f;
+  }
+}
+
+size_t KvCache::fixed_bytes() const {
+  if (!k_codec_->centers_keys()) return 0;
+  const size_t per_layer_heads = size_t(n_layer_ * n_head_kv_ * head_dim_) * sizeof(float);
+  return 3 * per_layer_heads;  // key centres, sink keys, channel weights
 }
 
 void KvCache::set_n_past(int64_t n) {

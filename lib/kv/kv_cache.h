@@ -36,13 +36,17 @@ class KvCache {
   size_t bytes_per_token() const {
     return size_t(n_layer_ * n_head_kv_) * (head_bytes_k() + head_bytes_v());
   }
+  // Per-cache side data the codecs need besides the rows, whatever the context
+  // (key centres, exact sink rows, QJL weights; 0 for codecs that use none).
+  size_t fixed_bytes() const;
 
   // calibrate(): key centres (codecs with centers_keys()): the mean key of each head over
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
   // atypical), fixed from then on so every key of a head shares it; zero when
   // the first batch has one token (weights 1 then). k: [n, n_head_kv * head_dim].
-  // Same batch: the QJL channel weights of tq3 keys, w_i = sqrt(rms_i / mean rms)
-  // of the queries of the heads sharing each KV head (kv_codec.cpp says why).
+  // Same batch: the channel weights of the keys, from the queries of the heads
+  // sharing each KV head: tq3m/tq4m w_i^2 ~ rms(q_i) / rms(centred k_i), tq3
+  // (weights on its sketch only) w_i^2 ~ rms(q_i) (kv_codec.cpp says why).
   // q: [n, n_head_kv * group * head_dim]. Both are no-ops for other codecs.
   void calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group);
   const float* qjl_weight(int64_t layer, int64_t h) const {

@@ -10,18 +10,22 @@
 //      <q, r> ~= |r| sqrt(pi/2) / m * sum_j sign(S r)_j (S q)_j is unbiased.
 //
 // tq3 row of d values (d a power of two in [16, 128], or a multiple of 128 up to 512):
-//   keys are centred first (x = k - c, see centers_keys in kv_codec.h; the
-//   channel mean of SmolLM2's keys holds 60-70% of their energy)
+//   keys are centred first (k - c, see centers_keys in kv_codec.h; the
+//   channel mean of SmolLM2's keys holds 60-70% of their energy); tq3m and
+//   tq4m keys are then weighted per channel: x = w * (k - c), scored with the
+//   query q / w, so q . k is unchanged (w: KvCache::calibrate, 1 for values);
+//   tq3 codes x = k - c and gives w to its sketch only (u = w * residual)
 //   y = R x, R = H D / sqrt(b) on blocks of b = min(d, 128) (quant/hadamard.h's signs)
 //   codes c_i (3 bits: sign << 2 | magnitude) and one fp16 scale s, from the tq3
 //   weight codec's quantizer (quant/turbo.cpp) applied to the whole row
-//   keys only: r = R^T (y - s L(c)) the residual, u = w * r with per-channel
-//   weights w (below); fp16 |u|; sketch bits sign(S u), S a fixed d x d N(0, 1) matrix.
-//   <q, r> = <q / w, u>, so the QJL estimate stays unbiased for any w, and its
-//   variance ~ |u|^2 |q / w|^2 / m is smallest for w_i^2 ~ |q_i|: LLM queries
-//   put most of their energy in a few channels while the residual is spread
-//   evenly by the rotation, so KvCache calibrates w_i^2 = rms of channel i of
-//   the first batch's queries (KvCache::calibrate).
+//   tq3 keys only: u = w * R^T (y - s L(c)) the weighted residual; fp16 |u|;
+//   sketch bits sign(S u), S a fixed d x d N(0, 1) matrix; <q, r> = <q / w, u>.
+//   Why the weights: the rotation spreads both the codes' error and the
+//   residual u evenly over x's channels, so the score error <q / w, e> has
+//   variance ~ |q / w|^2 |w * (k - c)|^2 / d (for the QJL estimate too, times
+//   pi/2), smallest for w_i^2 ~ rms(q_i) / rms(k_i - c_i). LLM queries put most
+//   of their energy in a few channels, centred keys far less so: the weights
+//   move the bits to the channels the queries read.
 // Layout: codes [3d/8] (8 codes per 3 bytes, code i at bit 3i of the little-endian
 // 24-bit group) | fp16 s | keys: fp16 |u| | sketch [d/8] (bit j of byte j/8).
 // d = 64: keys 36 bytes, values 26 bytes (f16: 128 each), 4.13x smaller per token.
@@ -53,6 +57,7 @@ namespace {
 
 constexpr std::string_view kRegistryNames[] = {"f32", "f16", "q8_0", "q4_0"};
 constexpr uint64_t kSketchSeed = 0x716a6c2d6b766d6cULL;  // the QJL matrix's seed ("qjl-kvml")
+constexpr int64_t kMaxHeadDim = 512;
 
 // Registry codecs: keys dotted with the query in the codec's activation type.
 class RegistryRow final : public RowCodec {
@@ -65,6 +70,9 @@ class RegistryRow final : public RowCodec {
     row_bytes_ = codec.row_bytes(head_dim);
     query_floats_ = (act_.row_bytes(head_dim) + sizeof(float) - 1) / sizeof(float);
     mix_floats_ = size_t(head_dim);
+    score_dim_ = size_t(head_dim);
+    if (head_dim > kMaxHeadDim)
+      throw Error("kv codec " + name_ + ": head_dim " + std::to_string(head_dim) + " above " + std::to_string(kMaxHeadDim));
   }
   void encode(const float* x, uint8_t* row, const float*) const override { codec_.encode(x, row, head_dim_, nullptr); }
   void decode(const uint8_t* row, float* y, const float*) const override { codec_.decode()(row, y, head_dim_); }
@@ -76,6 +84,33 @@ class RegistryRow final : public RowCodec {
     const quant::DotFn dot = codec_.dot();
     for (int64_t j = 0; j < n; ++j) scores[j] = dot(rows + size_t(j) * stride, prepared, head_dim_);
   }
+  // The query as score() sees it: rounded through the codec's activation type
+  // (q8_0 for quantized keys, as llama.cpp does), so the tiled path scores the same values.
+  void query_to_score_space(const float* q, float* out, const float*) const override {
+    if (act_.name == "f32") {
+      std::memcpy(out, q, size_t(head_dim_) * sizeof(float));
+      return;
+    }
+    alignas(32) uint8_t act[kMaxHeadDim * sizeof(float)];
+    act_.encode(q, act, head_dim_, nullptr);
+    act_.decode()(act, out, head_dim_);
+  }
+  void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const override {
+    const quant::DecodeFn decode_row = codec_.decode();
+    alignas(32) float y[kMaxHeadDim];
+    for (int64_t j = 0; j < n; ++j) {
+      decode_row(rows + size_t(j) * stride, y, head_dim_);
+      for (int64_t i = 0; i < head_dim_; ++i) kt[i * ld + j] = y[i];
+    }
+  }
+  void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const override {
+    const quant::DecodeFn decode_row = codec_.decode();
+    for (int64_t j = 0; j < n; ++j) decode_row(rows + size_t(j) * stride, out + j * head_dim_, head_dim_);
+  }
+  void finish_mix(float* acc, float* out) const override {
+    if (out != acc) std::memcpy(out, acc, size_t(head_dim_) * sizeof(float));
+  }
+
   void mix(const uint8_t* rows, size_t stride, int64_t n, const float* weights, float* scratch,
            float* out) const override {
     const quant::DecodeFn decode_row = codec_.decode();
@@ -93,11 +128,13 @@ class RegistryRow final : public RowCodec {
   const quant::Codec& act_;
 };
 
-// Signed tq3 levels by 3-bit code (sign << 2 | magnitude index), as the weight codec stores them.
+// Signed levels by code, as the weight codecs store them: tq3 sign << 2 | magnitude
+// index (8 codes), tq4 sign << 3 | magnitude index (16 codes).
 struct Levels {
-  float v[8];
+  float v[8], v4[16];
   Levels() {
     for (int c = 0; c < 8; ++c) v[c] = (c & 4 ? -1.0f : 1.0f) * quant::ref::kTq3Levels[c & 3];
+    for (int c = 0; c < 16; ++c) v4[c] = (c & 8 ? -1.0f : 1.0f) * quant::ref::kTq4Levels[c & 7];
   }
 };
 const Levels kLevels;
@@ -106,43 +143,59 @@ uint32_t load24(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 
 
 class Tq3Row final : public RowCodec {
  public:
-  Tq3Row(std::string name, Role role, int64_t head_dim, bool sketch)
-      : RowCodec(std::move(name), head_dim), key_(role == Role::key), sketch_(sketch),
-        block_(int(std::min<int64_t>(head_dim, 128))) {
+  // bits 3 (tq3, tq3m) or 4 (tq4m: Lloyd-Max 4-bit codes, no sketch).
+  Tq3Row(std::string name, Role role, int64_t head_dim, bool sketch, int bits = 3)
+      : RowCodec(std::move(name), head_dim), key_(role == Role::key), sketch_(sketch && bits == 3),
+        bits_(bits), block_(int(std::min<int64_t>(head_dim, 128))) {
     const bool pow2 = head_dim >= 16 && head_dim <= 128 && (head_dim & (head_dim - 1)) == 0;
     if (!pow2 && !(head_dim % 128 == 0 && head_dim > 0 && head_dim <= 512))
       throw Error("kv codec " + name_ + ": head_dim " + std::to_string(head_dim) +
                   " unsupported (needs a power of two in [16, 128] or a multiple of 128 up to 512)");
-    codes_bytes_ = size_t(head_dim) * 3 / 8;
-    row_bytes_ = codes_bytes_ + sizeof(fp16_t) + (sketch ? sizeof(fp16_t) + size_t(head_dim) / 8 : 0);
+    codes_bytes_ = size_t(head_dim) * size_t(bits) / 8;
+    row_bytes_ = codes_bytes_ + sizeof(fp16_t) + (sketch_ ? sizeof(fp16_t) + size_t(head_dim) / 8 : 0);
     // rotated query | pair table T [d/2 * 64] | Sq [d] | byte table U [d/8 * 256]
-    query_floats_ = size_t(head_dim) + size_t(head_dim) / 2 * 64 + (sketch ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
+    query_floats_ = size_t(head_dim) + (bits == 3 ? size_t(head_dim) / 2 * 64 : 0) +
+                    (sketch_ ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
     mix_floats_ = size_t(head_dim);
-    if (sketch) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
+    score_dim_ = size_t(sketch_ ? 2 * head_dim : head_dim);
+    if (sketch_) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
   }
 
   bool centers_keys() const override { return key_; }
 
   void encode(const float* x, uint8_t* row, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
-    float y[512] = {}, r[512];
+    float y[512] = {}, r[512], xw[512];
     uint8_t c[512];
-    rotate(x, y);
+    // Keys are coded as w * x (w: channel weights, default 1) and scored with q / w:
+    // the error the codes leave is spread evenly over w * x's channels by the
+    // rotation, so channels the queries barely read get less of the bits.
+    // tq3 (with the sketch) codes x itself and gives the weights to the sketch only
+    // (u = w * r): weighting its codes too measured worse on SmolLM2 (2K logits
+    // cosine 0.988 vs 0.993), the sketch's noise then grows where the codes' shrinks.
+    const bool weigh_codes = qjl_weight && !sketch_;
+    for (int64_t i = 0; i < d; ++i) xw[i] = weigh_codes ? x[i] * qjl_weight[i] : x[i];
+    rotate(xw, y);
     fp16_t scale16;
-    quant::ref::tq3_quantize_rotated(y, d, c, scale16);
     std::memset(row, 0, row_bytes_);
-    for (int64_t i = 0; i < d; ++i) {
-      uint8_t* g = row + 3 * (i / 8);
-      const uint32_t bits = uint32_t(c[i]) << (3 * (i % 8));
-      g[0] = uint8_t(g[0] | bits);
-      g[1] = uint8_t(g[1] | bits >> 8);
-      g[2] = uint8_t(g[2] | bits >> 16);
+    if (bits_ == 3) {
+      quant::ref::tq3_quantize_rotated(y, d, c, scale16);
+      for (int64_t i = 0; i < d; ++i) {
+        uint8_t* g = row + 3 * (i / 8);
+        const uint32_t bits = uint32_t(c[i]) << (3 * (i % 8));
+        g[0] = uint8_t(g[0] | bits);
+        g[1] = uint8_t(g[1] | bits >> 8);
+        g[2] = uint8_t(g[2] | bits >> 16);
+      }
+    } else {  // code i in nibble i % 2 of byte i / 2
+      quant::ref::tq4_quantize_rotated(y, d, c, scale16);
+      for (int64_t i = 0; i < d; ++i) row[i / 2] = uint8_t(row[i / 2] | c[i] << (4 * (i % 2)));
     }
     std::memcpy(row + codes_bytes_, &scale16, sizeof(scale16));
     if (!sketch_) return;
     const float s = fp16_to_f32(scale16);
     for (int64_t i = 0; i < d; ++i) r[i] = y[i] - s * kLevels.v[c[i]];
-    // The sketch sees u = w * r in the channel space (w: qjl_weight, default 1).
+    // The sketch sees u = w * R^T r, the weighted residual in the channel space.
     float u[512];
     unrotate(r, u);
     double uu = 0;
@@ -164,11 +217,7 @@ class Tq3Row final : public RowCodec {
   void decode(const uint8_t* row, float* out, const float* qjl_weight) const override {
     const int64_t d = head_dim_;
     float y[512];
-    const float s = scale(row);
-    for (int64_t g = 0; g < d / 8; ++g) {
-      const uint32_t v = load24(row + 3 * g);
-      for (int i = 0; i < 8; ++i) y[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
-    }
+    unpack_scaled(row, scale(row), y);
     unrotate(y, out);
     if (sketch_) {  // + (|u| sqrt(pi/2) / m * S^T z) / w in the channel space
       const float k = residual_norm(row) * qjl_factor();
@@ -180,6 +229,8 @@ class Tq3Row final : public RowCodec {
         for (int64_t i = 0; i < d; ++i) corr[i] += z * sj[i];
       }
       for (int64_t i = 0; i < d; ++i) out[i] += qjl_weight ? corr[i] / qjl_weight[i] : corr[i];
+    } else if (qjl_weight) {  // the codes stand for w * x
+      for (int64_t i = 0; i < d; ++i) out[i] /= qjl_weight[i];
     }
   }
 
@@ -187,16 +238,19 @@ class Tq3Row final : public RowCodec {
     const int64_t d = head_dim_;
     float* qr = prepared;
     float* t = qr + d;
-    rotate(q, qr);
-    for (int64_t p = 0; p < d / 2; ++p, t += 64)
-      for (int c = 0; c < 64; ++c) t[c] = kLevels.v[c & 7] * qr[2 * p] + kLevels.v[c >> 3] * qr[2 * p + 1];
+    float qw[512];
+    for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    rotate(sketch_ ? q : qw, qr);
+    if (bits_ == 3)
+      for (int64_t p = 0; p < d / 2; ++p, t += 64)
+        for (int c = 0; c < 64; ++c) t[c] = kLevels.v[c & 7] * qr[2 * p] + kLevels.v[c >> 3] * qr[2 * p + 1];
     if (!sketch_) return;
     float* sq = t;
     float* u = sq + d;
     for (int64_t j = 0; j < d; ++j) {
       const float* sj = &s_[size_t(j * d)];
       float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * (qjl_weight ? q[i] / qjl_weight[i] : q[i]);
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
       sq[j] = p;
     }
     for (int64_t g = 0; g < d / 8; ++g, u += 256) {
@@ -215,6 +269,16 @@ class Tq3Row final : public RowCodec {
     const float* t0 = prepared + d;
     const float* u0 = t0 + d / 2 * 64 + d;
     const float k = qjl_factor();
+    if (bits_ == 4) {  // no pair table: decode in the rotated space and dot with R q
+      float y[512];
+      for (int64_t j = 0; j < n; ++j) {
+        unpack_scaled(rows + size_t(j) * stride, 1.0f, y);
+        float acc = 0;
+        for (int64_t i = 0; i < d; ++i) acc += y[i] * prepared[i];
+        scores[j] = scale(rows + size_t(j) * stride) * acc;
+      }
+      return;
+    }
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* row = rows + size_t(j) * stride;
       float acc = 0;
@@ -234,24 +298,71 @@ class Tq3Row final : public RowCodec {
     }
   }
 
+  // Score space: [R q, S (q / w)] against [s L(c), +-|u| sqrt(pi/2) / d]: the
+  // MSE part in the rotated space plus the QJL term, as score() sums them.
+  void query_to_score_space(const float* q, float* out, const float* qjl_weight) const override {
+    const int64_t d = head_dim_;
+    alignas(32) float qw[512];
+    for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    rotate(sketch_ ? q : qw, out);
+    if (!sketch_) return;
+    for (int64_t j = 0; j < d; ++j) {
+      const float* sj = &s_[size_t(j * d)];
+      float p = 0;
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
+      out[d + j] = p;
+    }
+  }
+  void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const override {
+    const int64_t d = head_dim_;
+    const float k = qjl_factor();
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t* row = rows + size_t(j) * stride;
+      float y[512];
+      unpack_scaled(row, scale(row), y);
+      for (int64_t i = 0; i < d; ++i) kt[i * ld + j] = y[i];
+      if (!sketch_) continue;
+      const float z = residual_norm(row) * k;
+      const uint8_t* bits = row + codes_bytes_ + 4;
+      for (int64_t i = 0; i < d; ++i) kt[(d + i) * ld + j] = (bits[i / 8] >> (i % 8)) & 1 ? z : -z;
+    }
+  }
+  void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const override {
+    const int64_t d = head_dim_;
+    for (int64_t j = 0; j < n; ++j, out += d) {
+      const uint8_t* row = rows + size_t(j) * stride;
+      unpack_scaled(row, scale(row), out);
+    }
+  }
+  void finish_mix(float* acc, float* out) const override { unrotate(acc, out); }
+
   void mix(const uint8_t* rows, size_t stride, int64_t n, const float* weights, float* scratch,
            float* out) const override {
     const int64_t d = head_dim_;
     float* acc = scratch;  // in the rotated space
     std::fill(acc, acc + d, 0.0f);
+    float y[512];
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* row = rows + size_t(j) * stride;
-      const float ws = weights[j] * scale(row);
-      for (int64_t g = 0; g < d / 8; ++g) {
-        const uint32_t v = load24(row + 3 * g);
-        float* a = acc + 8 * g;
-        for (int i = 0; i < 8; ++i) a[i] += ws * kLevels.v[(v >> (3 * i)) & 7];
-      }
+      unpack_scaled(row, weights[j] * scale(row), y);
+      for (int64_t i = 0; i < d; ++i) acc[i] += y[i];
     }
     unrotate(acc, out);
   }
 
  private:
+  // y[i] = s * level(code i).
+  void unpack_scaled(const uint8_t* row, float s, float* y) const {
+    const int64_t d = head_dim_;
+    if (bits_ == 3) {
+      for (int64_t g = 0; g < d / 8; ++g) {
+        const uint32_t v = load24(row + 3 * g);
+        for (int i = 0; i < 8; ++i) y[8 * g + i] = s * kLevels.v[(v >> (3 * i)) & 7];
+      }
+    } else {
+      for (int64_t i = 0; i < d; ++i) y[i] = s * kLevels.v4[(row[i / 2] >> (4 * (i % 2))) & 15];
+    }
+  }
   float scale(const uint8_t* row) const {
     fp16_t h;
     std::memcpy(&h, row + codes_bytes_, sizeof(h));
@@ -286,6 +397,7 @@ class Tq3Row final : public RowCodec {
   }
 
   bool key_, sketch_;
+  int bits_;
   int block_;
   size_t codes_bytes_;
   std::vector<float> s_;  // [d, d] QJL matrix, row j = s_j
@@ -294,17 +406,18 @@ class Tq3Row final : public RowCodec {
 bool known(std::string_view name) {
   for (std::string_view n : kRegistryNames)
     if (n == name) return true;
-  return name == "tq3" || name == "tq3m";
+  return name == "tq3" || name == "tq3m" || name == "tq4m";
 }
 
 }  // namespace
 
-std::string known_kv_codec_names() { return "f32, f16, q8_0, q4_0, tq3, tq3m"; }
+std::string known_kv_codec_names() { return "f32, f16, q8_0, q4_0, tq3, tq3m, tq4m"; }
 
 std::unique_ptr<RowCodec> make_row_codec(std::string_view name, Role role, int64_t head_dim) {
   if (head_dim <= 0) throw Error("kv codec " + std::string(name) + ": head_dim " + std::to_string(head_dim));
   if (name == "tq3" || name == "tq3m")
     return std::make_unique<Tq3Row>(std::string(name), role, head_dim, role == Role::key && name == "tq3");
+  if (name == "tq4m") return std::make_unique<Tq3Row>(std::string(name), role, head_dim, false, 4);
   for (std::string_view n : kRegistryNames)
     if (n == name) return std::make_unique<RegistryRow>(quant::codec(n), head_dim);
   throw Error("kv codec \"" + std::string(name) + "\" unknown (known: " + known_kv_codec_names() + ")");

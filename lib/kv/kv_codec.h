@@ -18,6 +18,9 @@
 //   tq3m                   tq3 keys without the sketch (the biased MSE-only
 //                          estimator; an ablation of the QJL term). As a value
 //                          codec tq3 and tq3m are the same rows.
+//   tq4m                   tq3m with 4-bit Lloyd-Max codes (34 bytes a row of 64:
+//                          a bit more than tq3's key, less score noise than its
+//                          sketch); "tq4m/tq3" keeps 3-bit values (4.27x vs f16).
 //
 // The KV codec setting (EngineConfig::kv_codec, `--kv-codec`) is either one
 // name for keys and values ("q8_0") or "K/V" ("tq3/q4_0").
@@ -64,11 +67,25 @@ class RowCodec {
   virtual void mix(const uint8_t* rows, size_t stride, int64_t n, const float* weights, float* scratch,
                    float* out) const = 0;
 
+  // Tiled attention (kv/attention.h) works on decoded tiles of rows, shared by
+  // every query of a batch and of a KV head's query group: each codec maps a
+  // query and its key rows into a "score space" of score_dim() floats where the
+  // score is a plain dot product (the same estimate score() computes), and its
+  // value rows into a "mix space" of head_dim floats that finish_mix() maps back.
+  size_t score_dim() const { return score_dim_; }
+  virtual void query_to_score_space(const float* q, float* out, const float* qjl_weight = nullptr) const = 0;
+  // Key rows j < n into the transposed tile kt[i * ld + j], i < score_dim().
+  virtual void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const = 0;
+  // Value rows j < n into out[j * head_dim + i].
+  virtual void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const = 0;
+  // out = the channel-space vector of a mix-space sum (acc is overwritten; out may be acc).
+  virtual void finish_mix(float* acc, float* out) const = 0;
+
  protected:
   RowCodec(std::string name, int64_t head_dim) : name_(std::move(name)), head_dim_(head_dim) {}
   std::string name_;
   int64_t head_dim_;
-  size_t row_bytes_ = 0, query_floats_ = 0, mix_floats_ = 0;
+  size_t row_bytes_ = 0, query_floats_ = 0, mix_floats_ = 0, score_dim_ = 0;
 };
 
 // Throws moelab::Error naming the codec and why (unknown name, head_dim it cannot store).

@@ -91,7 +91,8 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
                  const ForwardOptions& options)
     : config_(config), weights_(weights), experts_(experts), pool_(pool), options_(options),
       top_k_(options.top_k > 0 ? options.top_k : config.n_expert_used),
-      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec) {
+      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec),
+      attend_(kv_, config.n_head, std::max<int64_t>(options.n_batch, 1), pool.size()) {
   if (config.is_moe() && (top_k_ < 1 || top_k_ > config.n_expert))
     throw Error("top_k " + std::to_string(top_k_) + " out of range [1, " + std::to_string(config.n_expert) + "]");
   if (options.n_batch < 1) throw Error("n_batch must be >= 1");
@@ -104,9 +105,8 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
   v_.resize(nb * size_t(config.kv_dim()));
   attn_.resize(nb * size_t(config.q_dim()));
   proj_.resize(nb * size_t(config.n_embd));
+  // llama.cpp's f16-cache attention (exact path below): per-thread scratch.
   scores_.resize(size_t(pool.size()) * size_t(options.n_ctx));
-  vrow_.resize(size_t(pool.size()) * kv_.v_codec().mix_floats());
-  qprep_.resize(size_t(pool.size()) * kv_.k_codec().query_floats());
   q16_.resize(size_t(pool.size()) * size_t(config.head_dim));
   p16_.resize(size_t(pool.size()) * size_t(options.n_ctx));
   mixacc_.resize(size_t(pool.size()) * 32 * size_t(config.head_dim));
@@ -207,61 +207,37 @@ void Forward::attention(int layer, int64_t n) {
   for (int64_t t = 0; t < n; ++t) kv_.store(layer, pos0 + t, &k_[size_t(t * kv_dim)], &v_[size_t(t * kv_dim)]);
 
   // Per (token, head): softmax(q . k_j / sqrt(d)) over j <= pos, then sum_j a_j v_j.
-  // The KV codecs score keys and mix values in their own format (kv/kv_codec.h):
-  // the query is prepared once per head, then each key row costs one estimate.
-  const float scale = 1.0f / std::sqrt(float(hd));
-  const int64_t group = c.n_head / c.n_head_kv;
-  const kv::RowCodec& k_codec = kv_.k_codec();
-  const kv::RowCodec& v_codec = kv_.v_codec();
-  // With an f16 cache, attention repeats llama.cpp's (non-flash) arithmetic
-  // exactly (ggml_numerics.h): the query rounded to f16, f16 dots in ggml's
-  // lanes, its softmax, probabilities rounded to f16 before the f16 value mix.
-  const bool as_ggml = k_codec.name() == "f16" && v_codec.name() == "f16";
-  const bool sink = kv_.exact_sink();
-  pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
-    float* scores = &scores_[size_t(thread) * size_t(options_.n_ctx)];
-    float* vmix = &vrow_[size_t(thread) * v_codec.mix_floats()];
-    float* qprep = &qprep_[size_t(thread) * k_codec.query_floats()];
-    for (int64_t th = begin; th < end; ++th) {
-      const int64_t t = th / c.n_head, h = th % c.n_head, hk = h / group;
-      const int64_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos
-      const float* q = &q_[size_t(t * q_dim + h * hd)];
-      float* out = &attn_[size_t(t * q_dim + h * hd)];
-      if (as_ggml) {
-        fp16_t* q16 = &q16_[size_t(thread) * size_t(hd)];
-        fp16_t* p16 = &p16_[size_t(thread) * size_t(options_.n_ctx)];
+  if (kv_.k_codec().name() == "f16" && kv_.v_codec().name() == "f16") {
+    // With an f16 cache, attention repeats llama.cpp's (non-flash) arithmetic
+    // exactly (ggml_numerics.h): the query rounded to f16, f16 dots in ggml's
+    // lanes, its softmax, probabilities rounded to f16 before the f16 value mix.
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const int64_t group = c.n_head / c.n_head_kv;
+    pool_.parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end, int thread) {
+      float* scores = &scores_[size_t(thread) * size_t(options_.n_ctx)];
+      fp16_t* q16 = &q16_[size_t(thread) * size_t(hd)];
+      fp16_t* p16 = &p16_[size_t(thread) * size_t(options_.n_ctx)];
+      for (int64_t th = begin; th < end; ++th) {
+        const int64_t t = th / c.n_head, h = th % c.n_head, hk = h / group;
+        const int64_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos
+        const float* q = &q_[size_t(t * q_dim + h * hd)];
         for (int64_t d = 0; d < hd; ++d) q16[d] = f32_to_fp16(q[d]);
         const uint8_t* k0 = kv_.k_head(layer, 0, hk);
         for (int64_t j = 0; j < n_keys; ++j)
-          scores[j] = ggml::dot_f16(reinterpret_cast<const fp16_t*>(k0 + size_t(j) * kv_.pos_stride_k()), q16, hd) * scale;
+          scores[j] =
+              ggml::dot_f16(reinterpret_cast<const fp16_t*>(k0 + size_t(j) * kv_.pos_stride_k()), q16, hd) * scale;
         ggml::softmax(scores, n_keys);
         for (int64_t j = 0; j < n_keys; ++j) p16[j] = f32_to_fp16(scores[j]);
         ggml::mix_f16(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, p16, hd,
-                      &mixacc_[size_t(thread) * 32 * size_t(hd)], out);
-        continue;
+                      &mixacc_[size_t(thread) * 32 * size_t(hd)], &attn_[size_t(t * q_dim + h * hd)]);
       }
-      k_codec.prepare_query(q, qprep, kv_.qjl_weight(layer, hk));
-      if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
-        const float* k0 = kv_.sink_key(layer, hk);
-        const float* centre = kv_.key_centre(layer, hk);
-        float s0 = 0;
-        for (int64_t d = 0; d < hd; ++d) s0 += q[d] * (k0[d] - centre[d]);
-        scores[0] = s0;
-        k_codec.score(kv_.k_head(layer, 1, hk), kv_.pos_stride_k(), n_keys - 1, qprep, scores + 1);
-      } else {
-        k_codec.score(kv_.k_head(layer, 0, hk), kv_.pos_stride_k(), n_keys, qprep, scores);
-      }
-      float max_score = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] *= scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      float sum = 0;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-      for (int64_t j = 0; j < n_keys; ++j) scores[j] /= sum;
-      v_codec.mix(kv_.v_head(layer, 0, hk), kv_.pos_stride_v(), n_keys, scores, vmix, out);
-    }
-  });
+    });
+  } else {
+    // Other codecs: tiles of keys and values decoded once per block of queries (kv/attention.h).
+    attend_.run(layer, q_.data(), n, pos0, attn_.data(), pool_);
+  }
+  if (observer_ && observer_->on_attention)
+    observer_->on_attention(layer, std::span<const float>(attn_.data(), size_t(n * q_dim)));
   matmul(l.wo, attn_.data(), n, proj_.data(), act_, pool_, options_.path);
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "kv/attention.h"
 #include "kv/kv_cache.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -29,6 +30,8 @@ struct ForwardOptions {
 struct ForwardObserver {
   // After layer `layer`, hidden states of the batch: [n_tokens, n_embd].
   std::function<void(int layer, std::span<const float> hidden)> on_layer;
+  // Attention output of layer `layer` (before the output projection): [n_tokens, n_head * head_dim].
+  std::function<void(int layer, std::span<const float> attn)> on_attention;
   // Router choice of one token at one layer (ids and weights after top-K).
   std::function<void(int layer, int64_t token, std::span<const int32_t> ids, std::span<const float> weights)>
       on_route;
@@ -64,6 +67,7 @@ class Forward {
   ForwardOptions options_;
   int64_t top_k_;
   kv::KvCache kv_;
+  kv::Attention attend_;        // scratch per thread, sized for n_batch tokens over n_ctx keys
   const ForwardObserver* observer_ = nullptr;
   bool speculate_ = false;      // experts_.wants_hidden()
   bool stream_dense_ = false;   // dense FFN weights come from experts_ (dense flash streaming)
@@ -75,9 +79,7 @@ class Forward {
   std::vector<float> k_, v_;    // [n_batch, kv_dim]
   std::vector<float> attn_;     // [n_batch, q_dim] attention output per head
   std::vector<float> proj_;     // [n_batch, n_embd] output projection / FFN output
-  std::vector<float> scores_;   // [n_threads, n_ctx] attention scores per thread
-  std::vector<float> vrow_;     // [n_threads, v codec mix_floats] value mixing scratch per thread
-  std::vector<float> qprep_;    // [n_threads, k codec query_floats] prepared query per thread
+  std::vector<float> scores_;   // [n_threads, n_ctx] attention scores per thread (f16 cache)
   std::vector<fp16_t> q16_;     // [n_threads, head_dim] query in f16 (f16 cache)
   std::vector<fp16_t> p16_;     // [n_threads, n_ctx] probabilities in f16 (f16 cache)
   std::vector<float> mixacc_;   // [n_threads, 32 * head_dim] value-mix lanes (f16 cache)

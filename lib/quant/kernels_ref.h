@@ -91,6 +91,8 @@ extern const float kTq4Levels[8];
 // tq3's quantizer on one already-rotated row of n <= 512 values (lib/kv's tq3
 // KV codec): codes[i] = sign << 2 | magnitude index, and the fp16 scale.
 void tq3_quantize_rotated(const float* y, int64_t n, uint8_t* codes, fp16_t& scale);
+// The same for tq4 (lib/kv's tq4m): codes[i] = sign << 3 | magnitude index.
+void tq4_quantize_rotated(const float* y, int64_t n, uint8_t* codes, fp16_t& scale);
 // Codes are sign + magnitude index, stored so that SIMD kernels unpack 16
 // lanes with one shift each:
 // tq3: value i's sign is bit i of `signs` (a little-endian bit stream) and

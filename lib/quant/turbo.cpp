@@ -224,6 +224,11 @@ void tq3_quantize_rotated(const float* y, int64_t n, uint8_t* codes, fp16_t& sca
   quantize_rotated<4>(y, int(n), kTq3Levels, codes, scale);
 }
 
+void tq4_quantize_rotated(const float* y, int64_t n, uint8_t* codes, fp16_t& scale) {
+  if (n <= 0 || n > kMaxRotated) throw Error("tq4: rotated row of " + std::to_string(n) + " values (1 .. 512 supported)");
+  quantize_rotated<8>(y, int(n), kTq4Levels, codes, scale);
+}
+
 void encode_tq3(const float* x, void* dst, int64_t n, const float*) {
   encode_tq<BlockTq3, 4>("tq3", x, dst, n, kTq3Levels, pack_tq3);
 }

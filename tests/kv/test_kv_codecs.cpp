@@ -47,7 +47,9 @@ TEST(KvCodec, BytesPerTokenPerCodec) {
     size_t k, v;
   } cases[] = {{"f32", 256, 256}, {"f16", 128, 128}, {"q8_0", 68, 68}, {"q4_0", 36, 36},
                // tq3 keys: 24 code bytes + fp16 scale + fp16 residual norm + 8 sketch bytes; values: codes + scale
-               {"tq3", 36, 26}, {"tq3m", 26, 26}, {"tq3/q4_0", 36, 36}};
+               {"tq3", 36, 26}, {"tq3m", 26, 26}, {"tq3/q4_0", 36, 36},
+               // tq4m: 32 code bytes + fp16 scale
+               {"tq4m", 34, 34}, {"tq4m/tq3", 34, 26}};
   // SmolLM2-135M's shape: 30 layers, 3 KV heads of 64.
   const size_t f16 = KvCache(30, 4, 3, 64, "f16").bytes_per_token();
   EXPECT_EQ(f16, size_t(30 * 3 * 256));
@@ -77,7 +79,7 @@ std::vector<float> gaussian(std::mt19937_64& rng, int64_t n, float sigma = 1.0f)
 TEST(KvCodec, ScoreAndMixMatchDecodedRows) {
   std::mt19937_64 rng(5);
   for (int64_t hd : {64, 128, 256})
-    for (const char* name : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m"})
+    for (const char* name : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq4m"})
       for (Role role : {Role::key, Role::value}) {
         const auto codec = make_row_codec(name, role, hd);
         const int64_t n = 7;
@@ -207,6 +209,46 @@ TEST(KvCodec, Tq3WeightedSketchIsUnbiasedWithLessSpread) {
   EXPECT_LT(std::fabs(mean_w), 0.06 * sd_w) << "mean " << mean_w << " sd " << sd_w;
   EXPECT_LT(std::fabs(mean), 0.06 * sd) << "mean " << mean << " sd " << sd;
   EXPECT_LT(sd_w, 0.8 * sd) << "weighted sd " << sd_w << ", plain sd " << sd;
+}
+
+// The channel weights also shape the 3-bit codes (keys coded as w * k, scored
+// with q / w): for queries with a few loud channels and keys without, the
+// mean squared score error of the MSE-only codes shrinks (TurboQuant's
+// rotation alone spreads the error evenly over every channel).
+TEST(KvCodec, Tq3ChannelWeightsShrinkTheCodesScoreError) {
+  std::mt19937_64 rng(17);
+  const int64_t hd = 64;
+  std::vector<float> w(static_cast<size_t>(hd)), gain(static_cast<size_t>(hd), 1.0f);
+  for (int64_t i : {5, 21, 38, 50}) gain[size_t(i)] = 10.0f;
+  double mean = 0;  // w_i^2 ~ rms(q_i) / rms(k_i) as KvCache::calibrate sets them (keys: rms 1)
+  for (int64_t i = 0; i < hd; ++i) mean += gain[size_t(i)] / double(hd);
+  for (int64_t i = 0; i < hd; ++i) w[size_t(i)] = float(std::sqrt(gain[size_t(i)] / mean));
+  for (const char* name : {"tq3m", "tq4m"}) {
+    const auto codec = make_row_codec(name, Role::key, hd);
+    std::vector<uint8_t> row(codec->row_bytes());
+    std::vector<float> prepared(codec->query_floats());
+    double se = 0, se_w = 0;
+    const int n = 4000;
+    for (int i = 0; i < n; ++i) {
+      const auto k = gaussian(rng, hd), noise = gaussian(rng, hd);
+      std::vector<float> q(static_cast<size_t>(hd));
+      double exact = 0;
+      for (int64_t d = 0; d < hd; ++d) {
+        q[size_t(d)] = (k[size_t(d)] + noise[size_t(d)]) * gain[size_t(d)];
+        exact += double(q[size_t(d)]) * k[size_t(d)];
+      }
+      float s, s_w;
+      codec->encode(k.data(), row.data());
+      codec->prepare_query(q.data(), prepared.data());
+      codec->score(row.data(), row.size(), 1, prepared.data(), &s);
+      codec->encode(k.data(), row.data(), w.data());
+      codec->prepare_query(q.data(), prepared.data(), w.data());
+      codec->score(row.data(), row.size(), 1, prepared.data(), &s_w);
+      se += (s - exact) * (s - exact);
+      se_w += (s_w - exact) * (s_w - exact);
+    }
+    EXPECT_LT(se_w, 0.6 * se) << name << ": weighted " << se_w / n << ", plain " << se / n;
+  }
 }
 
 }  // namespace

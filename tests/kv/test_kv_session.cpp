@@ -125,7 +125,7 @@ void check_continuation(const Loaded& m, const std::string& codec, const std::st
 }
 
 TEST_F(KvSession, ContinuesBitIdenticalForEveryCodec) {
-  for (const char* codec : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq3/q4_0", "q8_0/tq3"})
+  for (const char* codec : {"f32", "f16", "q8_0", "q4_0", "tq3", "tq3m", "tq4m", "tq3/q4_0", "q8_0/tq3", "tq4m/tq3"})
     check_continuation(*a_, codec, "cont.kvs");
 }
 
