@@ -29,7 +29,9 @@
 #include "metrics/progress.h"
 #include "metrics/rss.h"
 #include "metrics/timer.h"
+#include "model/loader.h"
 #include "quant/codec.h"
+#include "store/pack.h"
 
 namespace moelab::experiment {
 
@@ -281,6 +283,16 @@ int run_sweep(const Spec& spec, const SweepOptions& opt) {
       models[{value(t.point->values, "expert_codec").get<std::string>(),
               value(t.point->values, "shared_codec").get<std::string>()}] = model_for(t.point->values);
     model_for(spec.reference);
+    // layout=packed points read <model>.moepack unless the spec names a pack: written here when missing.
+    for (const Todo& t : todo) {
+      const PointSetup s = setup_of(t.point->values);
+      if (s.engine.layout != "packed" || !s.engine.pack.empty()) continue;
+      const fs::path pack = models.at({s.expert_codec, s.shared_codec}).string() + ".moepack";
+      if (fs::exists(pack)) continue;
+      std::fprintf(stderr, "sweep: writing %s for the layout=packed points\n", pack.c_str());
+      const auto model = model::Model::load(models.at({s.expert_codec, s.shared_codec}));
+      store::write_pack(*model, pack, store::PackOptions{}, gen_pool);
+    }
     prepare_s = double(metrics::now_ns() - t_prepare) * 1e-9;
 
     // The reference, computed once and kept in memory.
