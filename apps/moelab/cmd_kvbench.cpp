@@ -20,6 +20,7 @@
 #include "model/forward.h"
 #include "model/identity.h"
 #include "model/loader.h"
+#include "store/page_cache.h"
 
 namespace moelab::cli {
 namespace {
@@ -48,15 +49,6 @@ std::vector<int32_t> text_tokens(const model::Tokenizer& tok, const std::vector<
   while (int64_t(out.size()) < n) out.insert(out.end(), body.begin(), body.end());
   out.resize(size_t(n));
   return out;
-}
-
-// Drops the file from the page cache so the load below reads the device.
-void drop_cache(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
 }
 
 }  // namespace
@@ -192,7 +184,7 @@ int run_kvbench(const KvbenchOptions& opts) {
         f.reset();
         kv::load_session(file, f.kv_cache(), identity);
         const int64_t t3 = metrics::now_ns();
-        drop_cache(file);
+        store::drop_file_pages(file);  // the load below reads the device
         f.reset();
         const int64_t t4 = metrics::now_ns();
         kv::load_session(file, f.kv_cache(), identity);
