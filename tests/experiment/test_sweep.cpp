@@ -107,8 +107,8 @@ TEST(Sweep, ResumeAfterSigkillAtRandomMomentsKeepsEveryPointOnce) {
       "killed.json", smoke_spec_json("killed", R"({"top_k": [1, 2, 3, 4], "kv_codec": ["f32", "f16"]})", 2, 16));
   const auto out = test::temp_file("killed.h5");
   const std::string bin = test::moelab_binary().string();
-  auto spawn_sweep = [&] {
-    std::vector<std::string> args = {bin, "sweep", spec_path.string(), "-o", out.string(), "--resume",
+  auto spawn_sweep = [&](const std::filesystem::path& output) {
+    std::vector<std::string> args = {bin, "sweep", spec_path.string(), "-o", output.string(), "--resume",
                                      "--disk-probe-mb", "1", "--no-plots"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -129,12 +129,29 @@ TEST(Sweep, ResumeAfterSigkillAtRandomMomentsKeepsEveryPointOnce) {
     prepare_model(spec, "source", "source", model_cache_dir(), pool);
   }
 
+  // One uninterrupted sweep first: the kills below land at random moments within its duration,
+  // however fast this machine runs it.
+  const auto timing_out = test::temp_file("killed_timing.h5");
+  std::filesystem::remove(timing_out);
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    const pid_t pid = spawn_sweep(timing_out);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  const int full_ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+  std::filesystem::remove(timing_out);
+
   std::mt19937 rng(12345);
   std::map<std::pair<int, int>, double> seen;  // (point, repeat) -> decode_tok_s as first recorded
   int kills_with_file = 0, partial = 0;
   for (int kill_round = 0; kill_round < 4; ++kill_round) {
-    const pid_t pid = spawn_sweep();
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 150 + 150 * kill_round)(rng)));
+    const pid_t pid = spawn_sweep(out);
+    // The first kill lands 20-60% into a sweep, later ones (on what is left) in its first half.
+    const int delay_ms = kill_round == 0 ? std::uniform_int_distribution<int>(full_ms / 5, full_ms * 3 / 5)(rng)
+                                         : std::uniform_int_distribution<int>(10, std::max(20, full_ms / 2))(rng);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -156,7 +173,7 @@ TEST(Sweep, ResumeAfterSigkillAtRandomMomentsKeepsEveryPointOnce) {
   EXPECT_GE(kills_with_file, 1);
   EXPECT_GE(partial, 1) << "no kill landed mid-sweep";
   // Finish without a kill.
-  const pid_t pid = spawn_sweep();
+  const pid_t pid = spawn_sweep(out);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
