@@ -162,8 +162,9 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
     io_layer_s += hit * experts_per_layer * expert_bytes / (copy_gbs * 1e9);
   const double prefetch_layer_bytes = replayed ? std::max(0.0, *sc.prefetch_reads) * experts_per_layer * expert_bytes : 0;
   const double prefetch_layer_s = read_seconds(prefetch_layer_bytes);
-  if (replayed)
-    p.disk_bytes = double(shape.n_moe_layers) * (misses_per_layer * expert_bytes + prefetch_layer_bytes) * (1 - cached_share);
+  p.disk_bytes = (replayed ? double(shape.n_moe_layers) * (misses_per_layer * expert_bytes + prefetch_layer_bytes)
+                            : p.disk_bytes) *
+                 (1 - cached_share);
   const double io_s = double(shape.n_moe_layers) * (io_layer_s + prefetch_layer_s);
 
   // Overlap: speculation prefetches accuracy x the reads a layer ahead, hidden
