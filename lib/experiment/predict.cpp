@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "core/error.h"
@@ -183,6 +184,11 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
         perfmodel::replay_store(seq, store::parse_cache_policy(setup.engine.cache), facts.cache_slots, measure_from);
     hit = r.hit_rate();
     sc.hit_rate = hit;
+    if (std::getenv("MOELAB_PREDICT_DEBUG"))
+      std::fprintf(stderr, "replay: tokens %lld acq %llu hits %llu misses %llu prefetch %llu slots %zu events %zu\n",
+                   (long long)r.measured_tokens, (unsigned long long)r.acquisitions, (unsigned long long)r.hits,
+                   (unsigned long long)r.misses, (unsigned long long)r.prefetch_reads, facts.cache_slots,
+                   seq.prefetches.size());
     if (!seq.prefetches.empty() && r.acquisitions > 0) {
       prefetches_replayed = true;
       sc.prefetch_reads = double(r.prefetch_reads) / double(r.acquisitions);
@@ -215,6 +221,11 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
   }
   PointPrediction out;
   out.model = perfmodel::predict(hw, facts.shape, sc);
+  if (std::getenv("MOELAB_PREDICT_DEBUG"))
+    std::fprintf(stderr, "predict: %s tok/s %.2f disk MB/tok %.1f compute ms %.2f overhead ms %.2f io ms %.2f exposed ms %.2f ssd %.3f GB/s at %.0f KiB\n",
+                 setup.engine.io.c_str(), out.model.tok_s, out.model.disk_bytes / 1e6, out.model.compute_s * 1e3,
+                 out.model.overhead_s * 1e3, out.model.io_s * 1e3, out.model.exposed_io_s * 1e3,
+                 hw.ssd_read_gbs(sc.io_request_bytes, sc.io_queue_depth), sc.io_request_bytes / 1024);
   const double h = out.model.hit_rate;
   // The store counts used prefetches as hits: the replay already does.
   out.store_hit_rate = !facts.streams ? 1.0 : prefetches_replayed ? h : h + (1 - h) * acc;

@@ -29,30 +29,40 @@ StoreReplay replay_store(const RoutingTrace& trace, store::CachePolicy policy, s
     r.distinct_read += first;
     return first;
   };
-  size_t next_prefetch = 0;
+  // Speculation at layer l: the prefetcher fills slots it may take, never
+  // evicting pinned slots or other unused predictions (ExpertCache::victim
+  // with spare_prefetched). Asked after attention, its thread takes the cache
+  // after the forward pass's acquire of layer l, which follows at once while
+  // the prefetcher wakes or still reads the previous layer's experts; a
+  // pre-attention prediction of layer l itself comes before that acquire.
+  // Recorded in order: (token, at_layer) never decreases.
+  size_t cursor = 0;
+  auto prefetch = [&](int64_t t, int64_t l, bool measured, bool same_layer) {
+    const auto before = [&](const RoutingTrace::Prefetch& p) { return p.token < t || (p.token == t && p.at_layer < l); };
+    while (cursor < trace.prefetches.size() && before(trace.prefetches[cursor])) ++cursor;
+    for (size_t j = cursor; j < trace.prefetches.size(); ++j) {
+      const RoutingTrace::Prefetch& p = trace.prefetches[j];
+      if (p.token != t || p.at_layer != l) break;
+      if ((p.target == l) != same_layer) continue;
+      for (uint32_t i = 0; i < p.count; ++i) {
+        const int32_t e = trace.prefetch_ids[p.offset + i];
+        if (e < 0 || e >= trace.n_expert) throw Error("cache simulation: a recorded prefetch is out of range");
+        if (cache.find(p.target, e) >= 0) continue;
+        const int s = cache.victim(int(l), true);
+        if (s < 0) break;
+        cache.assign(s, p.target, e);
+        cache.slot(s).state = State::ready;
+        cache.slot(s).prefetched = true;
+        const bool first = first_read(p.target, e);
+        if (measured) ++r.prefetch_reads, r.reread_prefetches += !first;
+      }
+    }
+  };
   for (int64_t t = 0; t < trace.n_token(); ++t) {
     const bool measured = t >= measure_from;
     r.measured_tokens += measured;
     for (int64_t l = 0; l < trace.n_layer; ++l) {
-      // Speculation at this layer (after attention, before the FFN acquires):
-      // the prefetcher fills slots it may take, never evicting pinned slots or
-      // other unused predictions (ExpertCache::victim with spare_prefetched).
-      for (; next_prefetch < trace.prefetches.size(); ++next_prefetch) {
-        const RoutingTrace::Prefetch& p = trace.prefetches[next_prefetch];
-        if (p.token > t || (p.token == t && p.at_layer > l)) break;
-        for (uint32_t i = 0; i < p.count; ++i) {
-          const int32_t e = trace.prefetch_ids[p.offset + i];
-          if (e < 0 || e >= trace.n_expert) throw Error("cache simulation: a recorded prefetch is out of range");
-          if (cache.find(p.target, e) >= 0) continue;
-          const int s = cache.victim(int(l), true);
-          if (s < 0) break;
-          cache.assign(s, p.target, e);
-          cache.slot(s).state = State::ready;
-          cache.slot(s).prefetched = true;
-          const bool first = first_read(p.target, e);
-          if (measured) ++r.prefetch_reads, r.reread_prefetches += !first;
-        }
-      }
+      prefetch(t, l, measured, true);
       const int32_t* ids = trace.at(t, l);
       pinned.clear();
       for (int64_t k = 0; k < trace.top_k; ++k) {
@@ -73,6 +83,7 @@ StoreReplay replay_store(const RoutingTrace& trace, store::CachePolicy policy, s
         cache.touch(s);
         pinned.push_back(s);
       }
+      prefetch(t, l, measured, false);
       // Decode reached this layer: its unused predictions become plain cached
       // experts (policy none: gone), as in StreamingExperts::acquire.
       for (size_t i = 0; i < cache.n_slots(); ++i) {
