@@ -140,17 +140,17 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   // at the rate of the requests' size and queue depth.
   const double copy_gbs = hw.ssd.page_cache_hit_gbs ? hw.ssd.page_cache_hit_gbs->value : hw.cpu.memory_read_gbs.value;
   const double cached_share = std::clamp(sc.page_cache_read_share, 0.0, 1.0);
-  auto read_seconds = [&](double bytes) {
+  auto read_seconds = [&](double bytes, double depth_factor = 1) {
     if (!(bytes > 0)) return 0.0;
     const double disk = bytes * (1 - cached_share);
     double s = bytes * cached_share / (copy_gbs * 1e9);
     if (disk <= 0) return s;
     if (sc.io == IoMode::mmap) {
       const double fault = hw.ssd.mmap_fault_kib ? hw.ssd.mmap_fault_kib->value * 1024 : kDefaultFaultBytes;
-      s += disk / (hw.ssd_read_gbs(fault, std::min(sc.io_queue_depth, std::max(1.0, disk / fault))) * 1e9);
+      s += disk / (hw.ssd_read_gbs(fault, depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / fault))) * 1e9);
     } else {
       const double request = sc.io_request_bytes > 0 ? sc.io_request_bytes : expert_bytes;
-      s += disk / (hw.ssd_read_gbs(request, std::min(sc.io_queue_depth, std::max(1.0, disk / request))) * 1e9);
+      s += disk / (hw.ssd_read_gbs(request, depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / request))) * 1e9);
     }
     return s;
   };
@@ -171,11 +171,14 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   // behind that layer's compute where the hardware lets I/O and compute overlap.
   double exposed_io_s = io_s;
   if (replayed && hw.overlaps_io_and_compute()) {
-    // The prefetcher reads layer l+1's experts while layer l runs: the disk
-    // works in the background for at most one layer's time (compute and fixed
-    // cost); the misses are read when the layer asks, before it computes.
+    // The prefetcher reads layer l+1's experts while layer l runs. A layer
+    // takes the longer of (a) its misses, read when it asks, then its compute
+    // and fixed cost, and (b) the disk's time for misses and prefetches
+    // together, which two readers (the forward pass's and the prefetcher's
+    // backend, each at the strategy's depth) keep at twice the depth.
     const double layer_s = (compute_s + overhead_s) / double(std::max<int64_t>(1, shape.n_layer));
-    exposed_io_s = double(shape.n_moe_layers) * (io_layer_s + std::max(0.0, prefetch_layer_s - layer_s));
+    const double both_s = read_seconds(misses_per_layer * expert_bytes + prefetch_layer_bytes, 2);
+    exposed_io_s = double(shape.n_moe_layers) * std::max(io_layer_s, both_s - layer_s);
   } else if (!replayed && hw.overlaps_io_and_compute() && sc.spec_accuracy > 0 && shape.n_moe_layers > 0) {
     const double compute_layer_s = compute_s / double(std::max<int64_t>(1, shape.n_layer));
     // Useful and wasted prefetches share the disk in the background; what

@@ -71,8 +71,9 @@ struct Scenario {
   // the prefetcher issues per expert the forward pass acquires (useful or
   // not). Set, the model follows the engine: misses are read on the critical
   // path in series with compute, the prefetches share the disk in the
-  // background and hide behind at most one layer's compute (speculation looks
-  // one layer ahead); spec_accuracy and spec_wasted_reads are then unused.
+  // background (two readers: twice the depth) and hide behind at most one
+  // layer's compute (speculation looks one layer ahead); spec_accuracy and
+  // spec_wasted_reads are then unused.
   std::optional<double> prefetch_reads;
   // Share of those reads the OS page cache serves (buffered io that keeps its
   // pages, re-reading experts read before), at page_cache_hit_gbs.
