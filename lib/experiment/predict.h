@@ -85,7 +85,9 @@ struct PointPrediction {
 };
 
 // Throws moelab::Error when the configuration cannot be predicted (e.g. a
-// cache smaller than one layer's experts).
+// cache smaller than one layer's experts). With MOELAB_PREDICT_DEBUG set, each
+// prediction prints its replay (acquisitions, hits, misses, prefetch reads)
+// and its terms (disk MB per token, compute, exposed I/O, SSD rate) to stderr.
 PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
                               const PredictionInputs& in);
 

@@ -122,14 +122,7 @@ void split(std::span<const ReadOp> ops, uint64_t chunk, std::vector<ReadOp>& out
 class PreadBackend final : public IoBackend {
  public:
   PreadBackend(const std::filesystem::path& path, bool direct, bool drop_pages)
-      : path_(path.string()), fd_(path, direct), direct_(direct), drop_pages_(drop_pages) {
-    // Dropping pages must leave nothing cached, but the kernel's read-ahead
-    // (read_ahead_kb, 8 MiB on the VMs here) reads past each request, and the
-    // DONTNEED of the request leaves that tail cached: the GGUF layout's next
-    // expert rows then came from RAM while a packed blob's 8 MiB window cost
-    // disk time. Without read-ahead a read brings exactly its range.
-    if (drop_pages_ && !direct_) ::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_RANDOM);
-  }
+      : path_(path.string()), fd_(path, direct), direct_(direct), drop_pages_(drop_pages) {}
   uint64_t read(std::span<const ReadOp> ops) override {
     uint64_t total = 0;
     for (const ReadOp& op : ops) {
