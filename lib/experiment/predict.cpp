@@ -311,14 +311,20 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     const size_t req = std::max<size_t>(4096, size_t(request) / 4096 * 4096);
     const size_t file_bytes = size_t(fs::file_size(facts.read_path)) / 4096 * 4096;
     if (file_bytes >= 4 * req) {
-      const double fresh =
-          perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3).gbs;
+      // Buffered reads whose pages are dropped are measured as the engine
+      // issues them (read-ahead past each request, and whatever the page
+      // cache keeps of the file, count); every other mode with O_DIRECT.
+      const bool buffered_dropped = io.kind == store::IoKind::pread && setup.engine.drop_pages;
+      const double fresh = perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3,
+                                                           !buffered_dropped, buffered_dropped)
+                               .gbs;
       const double before = hw.ssd_read_gbs(double(req), depth);
       if (fresh > 0 && before > 0) {
         for (perfmodel::SsdPoint& pt : hw.ssd.read) pt.gbs *= fresh / before;
         out["ssd_request_kib"] = double(req) / 1024;
         out["ssd_queue_depth"] = depth;
         out["ssd_gbs"] = fresh;
+        out["ssd_reads"] = buffered_dropped ? "buffered, pages dropped after each read" : "O_DIRECT";
       }
     }
   }

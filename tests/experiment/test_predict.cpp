@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../common/sweep_options.h"
 #include "core/error.h"
 #include "experiment/predict.h"
 #include "experiment/prediction_report.h"
@@ -204,14 +205,7 @@ std::string predict_spec(const std::string& name) {
 }
 
 SweepOptions options(const fs::path& out, const std::string& hardware) {
-  SweepOptions o;
-  o.output = out;
-  o.quiet = true;
-  o.plots = false;
-  o.disk_probe_mb = 1;
-  o.overwrite = true;
-  o.hardware = hardware;
-  return o;
+  return test::quiet_options(out, /*disk_probe_mb=*/1, /*plots=*/false, hardware);
 }
 
 TEST(PredictSweep, RecordsPredictionsAndTheProfile) {
