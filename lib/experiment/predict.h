@@ -13,10 +13,13 @@
 //                          class (store::ExpertCache) at the point's slot count
 //                          and eviction policy, after the runs that precede the
 //                          repeat on the same engine (warmup, earlier repeats)
-//   speculation            the measured spec_recall / spec_precision: how well
-//                          the routers predict (a property of routing, not of
-//                          timing) sets the share of reads hidden behind compute
-//   rates                  the hardware profile (moelab calibrate)
+//   speculation            the prefetcher's requests, recorded with the routing
+//                          (at which token and layer it asked for which experts)
+//                          and replayed through the same cache: wrong prefetches
+//                          evict and cost disk reads; without a record, the
+//                          measured spec_recall / spec_precision
+//   rates                  the hardware profile (moelab calibrate), re-measured
+//                          around each repeat on the point's own file
 #pragma once
 
 #include <filesystem>
