@@ -222,7 +222,9 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
   PointPrediction out;
   out.model = perfmodel::predict(hw, facts.shape, sc);
   if (std::getenv("MOELAB_PREDICT_DEBUG"))
-    std::fprintf(stderr, "predict: %s tok/s %.2f disk MB/tok %.1f compute ms %.2f overhead ms %.2f io ms %.2f exposed ms %.2f ssd %.3f GB/s at %.0f KiB\n",
+    std::fprintf(stderr,
+                 "predict: %s tok/s %.2f disk MB/tok %.1f compute ms %.2f overhead ms %.2f io ms %.2f exposed ms %.2f "
+                 "ssd %.3f GB/s at %.0f KiB\n",
                  setup.engine.io.c_str(), out.model.tok_s, out.model.disk_bytes / 1e6, out.model.compute_s * 1e3,
                  out.model.overhead_s * 1e3, out.model.io_s * 1e3, out.model.exposed_io_s * 1e3,
                  hw.ssd_read_gbs(sc.io_request_bytes, sc.io_queue_depth), sc.io_request_bytes / 1024);

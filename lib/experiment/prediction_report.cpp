@@ -72,7 +72,9 @@ PredictionReport prediction_report(const fs::path& results) {
   };
   const std::map<int, std::vector<size_t>> by_point = rows_by_point(t);
   const std::vector<int> vary = varying_axis_columns(t);  // to name each point
-  auto med = [&](const char* name, const std::vector<size_t>& rows) { return median_over_rows(t, t.column(name), rows); };
+  auto med = [&](const char* name, const std::vector<size_t>& rows) {
+    return median_over_rows(t, t.column(name), rows);
+  };
 
   auto first = [&](const char* name, const std::vector<size_t>& rows) {  // a category: the first repeat's
     const std::vector<double>* v = col(name);

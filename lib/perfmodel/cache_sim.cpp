@@ -38,7 +38,9 @@ StoreReplay replay_store(const RoutingTrace& trace, store::CachePolicy policy, s
   // Recorded in order: (token, at_layer) never decreases.
   size_t cursor = 0;
   auto prefetch = [&](int64_t t, int64_t l, bool measured, bool same_layer) {
-    const auto before = [&](const RoutingTrace::Prefetch& p) { return p.token < t || (p.token == t && p.at_layer < l); };
+    const auto before = [&](const RoutingTrace::Prefetch& p) {
+      return p.token < t || (p.token == t && p.at_layer < l);
+    };
     while (cursor < trace.prefetches.size() && before(trace.prefetches[cursor])) ++cursor;
     for (size_t j = cursor; j < trace.prefetches.size(); ++j) {
       const RoutingTrace::Prefetch& p = trace.prefetches[j];

@@ -147,10 +147,12 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
     if (disk <= 0) return s;
     if (sc.io == IoMode::mmap) {
       const double fault = hw.ssd.mmap_fault_kib ? hw.ssd.mmap_fault_kib->value * 1024 : kDefaultFaultBytes;
-      s += disk / (hw.ssd_read_gbs(fault, depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / fault))) * 1e9);
+      const double depth = depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / fault));
+      s += disk / (hw.ssd_read_gbs(fault, depth) * 1e9);
     } else {
       const double request = sc.io_request_bytes > 0 ? sc.io_request_bytes : expert_bytes;
-      s += disk / (hw.ssd_read_gbs(request, depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / request))) * 1e9);
+      const double depth = depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / request));
+      s += disk / (hw.ssd_read_gbs(request, depth) * 1e9);
     }
     return s;
   };
@@ -160,7 +162,8 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   // pread through the page cache copies each hit out of the cache.
   if (shape.is_moe() && sc.io == IoMode::pread && sc.page_cache && !sc.expert_cache_bytes)
     io_layer_s += hit * experts_per_layer * expert_bytes / (copy_gbs * 1e9);
-  const double prefetch_layer_bytes = replayed ? std::max(0.0, *sc.prefetch_reads) * experts_per_layer * expert_bytes : 0;
+  const double prefetch_layer_bytes =
+      replayed ? std::max(0.0, *sc.prefetch_reads) * experts_per_layer * expert_bytes : 0;
   const double prefetch_layer_s = read_seconds(prefetch_layer_bytes);
   p.disk_bytes = (replayed ? double(shape.n_moe_layers) * (misses_per_layer * expert_bytes + prefetch_layer_bytes)
                             : p.disk_bytes) *
