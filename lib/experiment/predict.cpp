@@ -313,10 +313,11 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     const size_t req = std::max<size_t>(4096, size_t(request) / 4096 * 4096);
     const size_t file_bytes = size_t(fs::file_size(facts.read_path)) / 4096 * 4096;
     if (file_bytes >= 4 * req) {
-      // Buffered reads whose pages are dropped are measured as the engine
-      // issues them (read-ahead past each request, and whatever the page
-      // cache keeps of the file, count); every other mode with O_DIRECT.
-      const bool buffered_dropped = io.kind == store::IoKind::pread && setup.engine.drop_pages;
+      // Buffered reads whose pages are dropped (pread, and mmap's faults of
+      // read_ahead_kb) are measured as the engine issues them: read-ahead
+      // past each request, and whatever the page cache keeps of the file,
+      // count. Every other mode with O_DIRECT.
+      const bool buffered_dropped = io.uses_page_cache() && setup.engine.drop_pages;
       const double fresh = perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3,
                                                            !buffered_dropped, buffered_dropped)
                                .gbs;
