@@ -11,6 +11,7 @@
 #include "model/recipes.h"
 #include "model/synth.h"
 #include "quant/codec.h"
+#include "store/page_cache.h"
 
 namespace moelab::experiment {
 
@@ -229,6 +230,11 @@ std::filesystem::path prepare_model(const Spec& spec, const std::string& expert_
         progress.update(double(done) / kMiB);
       });
       progress.finish("wrote " + base.string());
+      // Flushed now: pages still dirty survive POSIX_FADV_DONTNEED, so a
+      // buffered strategy that drops what it read (pread, mmap) would read
+      // the model just written from RAM while a fsync'ed .moepack comes
+      // from the disk.
+      store::drop_file_pages(base);
     }
   } else {
     std::error_code ec;
@@ -242,6 +248,7 @@ std::filesystem::path prepare_model(const Spec& spec, const std::string& expert_
   if (!std::filesystem::exists(variant)) {
     std::filesystem::create_directories(cache_dir);
     requantize_by_role(base, variant, expert_codec, shared_codec, pool);
+    store::drop_file_pages(variant);  // flushed, as a generated model
   }
   return variant;
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "core/error.h"
@@ -20,15 +21,32 @@ namespace fs = std::filesystem;
 
 RoutingRecorder::RoutingRecorder(const model::Config& config, int64_t top_k, int64_t n_tokens)
     : n_layer_(config.n_layer), n_expert_(config.n_expert), top_k_(top_k), ids_(size_t(config.n_layer)) {
-  for (auto& v : ids_) v.reserve(size_t(std::max<int64_t>(0, n_tokens) * top_k));
+  const size_t tokens = size_t(std::max<int64_t>(0, n_tokens));
+  for (auto& v : ids_) v.reserve(tokens * size_t(top_k));
+  prefetches_.reserve(tokens * size_t(config.n_layer) * 2);
+  prefetch_ids_.reserve(tokens * size_t(config.n_layer) * size_t(top_k) * 2);
   observer_.on_route = [this](int layer, int64_t, std::span<const int32_t> ids, std::span<const float>) {
     std::vector<int32_t>& v = ids_[size_t(layer)];
     v.insert(v.end(), ids.begin(), ids.end());
   };
 }
 
-void RoutingRecorder::attach(model::Forward& forward) { forward.set_observer(&observer_); }
-void RoutingRecorder::detach(model::Forward& forward) { forward.set_observer(nullptr); }
+void RoutingRecorder::attach(model::Forward& forward, store::StreamingExperts* store) {
+  forward.set_observer(&observer_);
+  if (!store) return;
+  store->set_prediction_observer([this](int at_layer, int target, std::span<const int32_t> ids) {
+    // The token being decoded: the routes of `at_layer` recorded so far (its
+    // own route comes after this prediction).
+    const int64_t token = top_k_ > 0 ? int64_t(ids_[size_t(at_layer)].size()) / top_k_ : 0;
+    prefetches_.push_back({token, at_layer, target, uint32_t(prefetch_ids_.size()), uint32_t(ids.size())});
+    prefetch_ids_.insert(prefetch_ids_.end(), ids.begin(), ids.end());
+  });
+}
+
+void RoutingRecorder::detach(model::Forward& forward, store::StreamingExperts* store) {
+  forward.set_observer(nullptr);
+  if (store) store->set_prediction_observer(nullptr);
+}
 
 perfmodel::RoutingTrace RoutingRecorder::trace() const {
   perfmodel::RoutingTrace t;
@@ -42,6 +60,8 @@ perfmodel::RoutingTrace RoutingRecorder::trace() const {
     for (int64_t l = 0; l < n_layer_; ++l)
       std::copy_n(ids_[size_t(l)].begin() + std::ptrdiff_t(tok * size_t(top_k_)), top_k_,
                   t.ids.begin() + std::ptrdiff_t((tok * size_t(n_layer_) + size_t(l)) * size_t(top_k_)));
+  t.prefetches = prefetches_;
+  t.prefetch_ids = prefetch_ids_;
   return t;
 }
 
@@ -136,31 +156,63 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
       break;
   }
   double hit = 1;
+  bool prefetches_replayed = false;
   if (facts.streams && facts.shape.is_moe()) {
-    // The store's own cache at its slot count; dropped pages leave the page
-    // cache out of it (drop_pages=false: it holds the whole file here).
-    sc.page_cache = io.uses_page_cache() && !setup.engine.drop_pages;
-    sc.expert_cache_bytes = sc.page_cache ? std::nullopt
-                                          : std::optional<double>(double(facts.cache_slots) *
-                                                                  facts.shape.expert_params * sc.expert_bits / 8);
-    if (!sc.page_cache) {
-      if (!in.run_trace || in.run_trace->n_token() < in.decode_tokens || in.decode_tokens <= 0)
-        throw Error("prediction: no routing trace of the point's run to simulate its cache with");
-      const perfmodel::RoutingTrace& run = *in.run_trace;
-      const int history = std::clamp(in.history_runs, 0, 2);  // LRU state is settled after one run
-      perfmodel::RoutingTrace seq;
-      seq.n_layer = run.n_layer, seq.n_expert = run.n_expert, seq.top_k = run.top_k;
-      for (int r = 0; r <= history; ++r) seq.ids.insert(seq.ids.end(), run.ids.begin(), run.ids.end());
-      const int64_t measure_from = seq.n_token() - in.decode_tokens;
-      hit = perfmodel::simulate_expert_cache(seq, store::parse_cache_policy(setup.engine.cache), facts.cache_slots,
-                                             measure_from);
-      sc.hit_rate = hit;
+    // The store's own cache at its slot count, replayed with the recorded
+    // routing and prefetches.
+    const double expert_bytes = facts.shape.expert_params * sc.expert_bits / 8;
+    sc.page_cache = false;
+    sc.expert_cache_bytes = double(facts.cache_slots) * expert_bytes;
+    if (!in.run_trace || in.run_trace->n_token() < in.decode_tokens || in.decode_tokens <= 0)
+      throw Error("prediction: no routing trace of the point's run to simulate its cache with");
+    const perfmodel::RoutingTrace& run = *in.run_trace;
+    const int history = std::clamp(in.history_runs, 0, 2);  // LRU state is settled after one run
+    perfmodel::RoutingTrace seq;
+    seq.n_layer = run.n_layer, seq.n_expert = run.n_expert, seq.top_k = run.top_k;
+    for (int r = 0; r <= history; ++r) {  // the same run again: routing and prefetches, tokens shifted
+      const int64_t shift = int64_t(r) * run.n_token();
+      const uint32_t id_shift = uint32_t(seq.prefetch_ids.size());
+      seq.ids.insert(seq.ids.end(), run.ids.begin(), run.ids.end());
+      for (perfmodel::RoutingTrace::Prefetch p : run.prefetches) {
+        p.token += shift, p.offset += id_shift;
+        seq.prefetches.push_back(p);
+      }
+      seq.prefetch_ids.insert(seq.prefetch_ids.end(), run.prefetch_ids.begin(), run.prefetch_ids.end());
+    }
+    const int64_t measure_from = seq.n_token() - in.decode_tokens;
+    const perfmodel::StoreReplay r =
+        perfmodel::replay_store(seq, store::parse_cache_policy(setup.engine.cache), facts.cache_slots, measure_from);
+    hit = r.hit_rate();
+    sc.hit_rate = hit;
+    if (std::getenv("MOELAB_PREDICT_DEBUG"))
+      std::fprintf(stderr, "replay: tokens %lld acq %llu hits %llu misses %llu prefetch %llu slots %zu events %zu\n",
+                   (long long)r.measured_tokens, (unsigned long long)r.acquisitions, (unsigned long long)r.hits,
+                   (unsigned long long)r.misses, (unsigned long long)r.prefetch_reads, facts.cache_slots,
+                   seq.prefetches.size());
+    if (!seq.prefetches.empty() && r.acquisitions > 0) {
+      prefetches_replayed = true;
+      sc.prefetch_reads = double(r.prefetch_reads) / double(r.acquisitions);
+    }
+    // Buffered io that keeps its pages: an expert read before in the run is
+    // served by the page cache, as long as it holds every expert read so far.
+    if (io.uses_page_cache() && !setup.engine.drop_pages) {
+      const double reads = double(r.misses + r.prefetch_reads);
+      const double rereads = double(r.reread_misses + r.reread_prefetches);
+      const double capacity = in.page_cache_bytes > 0
+                                  ? in.page_cache_bytes
+                                  : perfmodel::kPageCacheShare * std::max(0.0, hw.ram_gb.value * 1e9 -
+                                                                                   facts.shape.resident_params_total *
+                                                                                       sc.resident_bits / 8);
+      const double held = r.distinct_read > 0 ? std::min(1.0, capacity / (double(r.distinct_read) * expert_bytes)) : 1;
+      sc.page_cache_read_share = reads > 0 ? rereads / reads * held : 0;
     }
   }
-  // Speculation prefetches the predicted experts of layer l + depth while
+  // Without recorded prefetches, speculation is modelled from its measured
+  // recall: it prefetches the predicted experts of layer l + depth while
   // layer l computes; the first `depth` layers are never predicted.
   double acc = 0;
-  if (facts.streams && setup.engine.spec_depth > 0 && in.spec_recall > 0 && facts.shape.n_moe_layers > 0) {
+  if (!prefetches_replayed && facts.streams && setup.engine.spec_depth > 0 && in.spec_recall > 0 &&
+      facts.shape.n_moe_layers > 0) {
     const double covered = double(std::max<int64_t>(0, facts.shape.n_moe_layers - setup.engine.spec_depth)) /
                            double(facts.shape.n_moe_layers);
     acc = std::clamp(in.spec_recall, 0.0, 1.0) * covered;
@@ -169,8 +221,16 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
   }
   PointPrediction out;
   out.model = perfmodel::predict(hw, facts.shape, sc);
+  if (std::getenv("MOELAB_PREDICT_DEBUG"))
+    std::fprintf(stderr,
+                 "predict: %s tok/s %.2f disk MB/tok %.1f compute ms %.2f overhead ms %.2f io ms %.2f exposed ms %.2f "
+                 "ssd %.3f GB/s at %.0f KiB\n",
+                 setup.engine.io.c_str(), out.model.tok_s, out.model.disk_bytes / 1e6, out.model.compute_s * 1e3,
+                 out.model.overhead_s * 1e3, out.model.io_s * 1e3, out.model.exposed_io_s * 1e3,
+                 hw.ssd_read_gbs(sc.io_request_bytes, sc.io_queue_depth), sc.io_request_bytes / 1024);
   const double h = out.model.hit_rate;
-  out.store_hit_rate = facts.streams ? h + (1 - h) * acc : 1.0;
+  // The store counts used prefetches as hits: the replay already does.
+  out.store_hit_rate = !facts.streams ? 1.0 : prefetches_replayed ? h : h + (1 - h) * acc;
   return out;
 }
 
@@ -253,14 +313,21 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     const size_t req = std::max<size_t>(4096, size_t(request) / 4096 * 4096);
     const size_t file_bytes = size_t(fs::file_size(facts.read_path)) / 4096 * 4096;
     if (file_bytes >= 4 * req) {
-      const double fresh =
-          perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3).gbs;
+      // Buffered reads whose pages are dropped (pread, and mmap's faults of
+      // read_ahead_kb) are measured as the engine issues them: read-ahead
+      // past each request, and whatever the page cache keeps of the file,
+      // count. Every other mode with O_DIRECT.
+      const bool buffered_dropped = io.uses_page_cache() && setup.engine.drop_pages;
+      const double fresh = perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3,
+                                                           !buffered_dropped, buffered_dropped)
+                               .gbs;
       const double before = hw.ssd_read_gbs(double(req), depth);
       if (fresh > 0 && before > 0) {
         for (perfmodel::SsdPoint& pt : hw.ssd.read) pt.gbs *= fresh / before;
         out["ssd_request_kib"] = double(req) / 1024;
         out["ssd_queue_depth"] = depth;
         out["ssd_gbs"] = fresh;
+        out["ssd_reads"] = buffered_dropped ? "buffered, pages dropped after each read" : "O_DIRECT";
       }
     }
   }
@@ -311,7 +378,7 @@ void PredictionHooks::before_run(engine::Engine& engine, bool timed) {
   if (!routing_) {  // the first run's routing stands for every run of the point
     recorder_.emplace(engine.model().config(), engine.forward().top_k(),
                       setup_.context_tokens + setup_.prompt_tokens + setup_.decode_tokens);
-    recorder_->attach(engine.forward());
+    recorder_->attach(engine.forward(), engine.streaming());
   }
   if (timed && refresh_ && facts_) {
     remeasure(engine, "before");
@@ -321,7 +388,7 @@ void PredictionHooks::before_run(engine::Engine& engine, bool timed) {
 
 void PredictionHooks::after_run(engine::Engine& engine, bool timed) {
   if (recorder_) {
-    recorder_->detach(engine.forward());
+    recorder_->detach(engine.forward(), engine.streaming());
     routing_ = recorder_->trace();
     recorder_.reset();
   }

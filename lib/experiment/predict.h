@@ -13,10 +13,13 @@
 //                          class (store::ExpertCache) at the point's slot count
 //                          and eviction policy, after the runs that precede the
 //                          repeat on the same engine (warmup, earlier repeats)
-//   speculation            the measured spec_recall / spec_precision: how well
-//                          the routers predict (a property of routing, not of
-//                          timing) sets the share of reads hidden behind compute
-//   rates                  the hardware profile (moelab calibrate)
+//   speculation            the prefetcher's requests, recorded with the routing
+//                          (at which token and layer it asked for which experts)
+//                          and replayed through the same cache: wrong prefetches
+//                          evict and cost disk reads; without a record, the
+//                          measured spec_recall / spec_precision
+//   rates                  the hardware profile (moelab calibrate), re-measured
+//                          around each repeat on the point's own file
 #pragma once
 
 #include <filesystem>
@@ -31,6 +34,7 @@
 #include "perfmodel/hardware.h"
 #include "perfmodel/model.h"
 #include "perfmodel/routing.h"
+#include "store/streaming_experts.h"
 
 namespace moelab::experiment {
 
@@ -39,14 +43,17 @@ class RoutingRecorder {
  public:
   // Reserves room for `n_tokens` tokens, so recording does not allocate.
   RoutingRecorder(const model::Config& config, int64_t top_k, int64_t n_tokens);
-  void attach(model::Forward& forward);
-  void detach(model::Forward& forward);
+  // Also records the store's speculative predictions when `store` is given.
+  void attach(model::Forward& forward, store::StreamingExperts* store = nullptr);
+  void detach(model::Forward& forward, store::StreamingExperts* store = nullptr);
   // [tokens][layers][top_k] of what was recorded; throws if layers disagree.
   perfmodel::RoutingTrace trace() const;
 
  private:
   int64_t n_layer_, n_expert_, top_k_;
   std::vector<std::vector<int32_t>> ids_;  // [n_layer][tokens * top_k]
+  std::vector<perfmodel::RoutingTrace::Prefetch> prefetches_;
+  std::vector<int32_t> prefetch_ids_;
   model::ForwardObserver observer_;
 };
 
@@ -64,10 +71,15 @@ struct EngineFacts {
 EngineFacts engine_facts(engine::Engine& engine);
 
 struct PredictionInputs {
-  const perfmodel::RoutingTrace* run_trace = nullptr;  // one run's routing (context, prompt, decode tokens)
+  // One run's routing (context, prompt, decode tokens) and, with speculation,
+  // its recorded prefetches.
+  const perfmodel::RoutingTrace* run_trace = nullptr;
   int64_t decode_tokens = 0;     // the last tokens of run_trace that decode
   int history_runs = 0;          // runs before this one on the same engine
-  double spec_recall = 0, spec_precision = 0;  // measured; 0 when speculation is off
+  double spec_recall = 0, spec_precision = 0;  // measured; 0 when speculation is off (used without recorded prefetches)
+  // Bytes the OS page cache can hold for buffered io that keeps its pages
+  // (drop_pages false): the point's mem_cap, else the RAM free at the start.
+  double page_cache_bytes = 0;
 };
 
 struct PointPrediction {
@@ -76,7 +88,9 @@ struct PointPrediction {
 };
 
 // Throws moelab::Error when the configuration cannot be predicted (e.g. a
-// cache smaller than one layer's experts).
+// cache smaller than one layer's experts). With MOELAB_PREDICT_DEBUG set, each
+// prediction prints its replay (acquisitions, hits, misses, prefetch reads)
+// and its terms (disk MB per token, compute, exposed I/O, SSD rate) to stderr.
 PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
                               const PredictionInputs& in);
 

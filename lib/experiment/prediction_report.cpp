@@ -12,21 +12,15 @@
 #include "core/error.h"
 #include "experiment/axes.h"
 #include "experiment/predict.h"
+#include "experiment/point_rows.h"
 #include "experiment/results.h"
-#include <algorithm>
+#include "metrics/timer.h"
 
 namespace moelab::experiment {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 std::string num(double v, const char* fmt = "%.3g") {
   if (!std::isfinite(v)) return "-";
@@ -76,26 +70,10 @@ PredictionReport prediction_report(const fs::path& results) {
     const int c = t.column(name);
     return c < 0 || t.is_text[size_t(c)] ? nullptr : &t.num[size_t(c)];
   };
-  std::map<int, std::vector<size_t>> by_point;
-  for (size_t r = 0; r < t.n_rows; ++r) by_point[int(t.num[size_t(c_point)][r])].push_back(r);
-  // The axes that vary, to name each point.
-  std::vector<int> vary;
-  for (const Axis& a : axes()) {
-    const int c = t.column(a.name);
-    if (c < 0) continue;
-    for (size_t r = 1; r < t.n_rows; ++r)
-      if (t.cell(c, r) != t.cell(c, 0)) {
-        vary.push_back(c);
-        break;
-      }
-  }
+  const std::map<int, std::vector<size_t>> by_point = rows_by_point(t);
+  const std::vector<int> vary = varying_axis_columns(t);  // to name each point
   auto med = [&](const char* name, const std::vector<size_t>& rows) {
-    const std::vector<double>* v = col(name);
-    std::vector<double> x;
-    if (v)
-      for (size_t r : rows)
-        if (std::isfinite((*v)[r])) x.push_back((*v)[r]);
-    return median_of(x);
+    return median_over_rows(t, t.column(name), rows);
   };
 
   auto first = [&](const char* name, const std::vector<size_t>& rows) {  // a category: the first repeat's
@@ -132,7 +110,7 @@ PredictionReport prediction_report(const fs::path& results) {
   rep.points = int(errors.size());
   if (rep.points == 0)
     throw Error(results.string() + ": no point has a prediction (run the sweep with --hardware calibrate or a profile)");
-  rep.median_abs_error = median_of(errors);
+  rep.median_abs_error = metrics::median(errors);
   os << "\n" << rep.points << " points; median absolute error |predicted / measured - 1| = "
      << num(100 * rep.median_abs_error, "%.1f") << "%; " << rep.within_15 << " of " << rep.points
      << " within +-15% (medians over repeats; hit rate measured counts prefetched experts as hits).\n";

@@ -21,6 +21,7 @@
 #include "experiment/mem_cap.h"
 #include "experiment/peer.h"
 #include "experiment/point.h"
+#include "experiment/point_rows.h"
 #include "experiment/model_source.h"
 #include "experiment/plot.h"
 #include "experiment/predict.h"
@@ -106,15 +107,7 @@ std::string summary_table(const fs::path& results) {
   if (t.n_rows == 0) return "no points recorded\n";
   // Columns: point, the axes that vary, then the metrics that were measured.
   std::vector<int> cols = {t.column("point")};
-  for (const Axis& a : axes()) {
-    const int c = t.column(a.name);
-    if (c < 0) continue;
-    for (size_t r = 1; r < t.n_rows; ++r)
-      if (t.cell(c, r) != t.cell(c, 0)) {
-        cols.push_back(c);
-        break;
-      }
-  }
+  for (int c : varying_axis_columns(t)) cols.push_back(c);
   const size_t n_axes_cols = cols.size();
   for (const char* m : {"decode_tok_s", "prefill_tok_s", "ttft_ms", "latency_p99_ms", "peak_rss_mb", "read_mb_s",
                         "io_efficiency", "cache_hit_rate", "spec_precision", "cosine_logits", "top1_agree", "kl_div",
@@ -126,8 +119,7 @@ std::string summary_table(const fs::path& results) {
     if (any) cols.push_back(c);
   }
   // Median over repeats of each point.
-  std::map<int, std::vector<size_t>> by_point;
-  for (size_t r = 0; r < t.n_rows; ++r) by_point[int(t.num[size_t(t.column("point"))][r])].push_back(r);
+  const std::map<int, std::vector<size_t>> by_point = rows_by_point(t);
   std::vector<std::vector<std::string>> cells;
   std::vector<size_t> width;
   for (int c : cols) width.push_back(t.names[size_t(c)].size());
@@ -139,12 +131,10 @@ std::string summary_table(const fs::path& results) {
       if (i < n_axes_cols) {
         s = t.cell(c, rows[0]);
       } else {
-        std::vector<double> v;
-        for (size_t r : rows)
-          if (!std::isnan(t.num[size_t(c)][r])) v.push_back(t.num[size_t(c)][r]);
+        const double m = median_over_rows(t, c, rows);
         char buf[32];
-        if (v.empty()) s = "-";
-        else std::snprintf(buf, sizeof buf, "%.4g", metrics::median(v)), s = buf;
+        if (std::isnan(m)) s = "-";
+        else std::snprintf(buf, sizeof buf, "%.4g", m), s = buf;
       }
       width[i] = std::max(width[i], s.size());
       line.push_back(s);

@@ -87,7 +87,7 @@ void write_scratch(const std::filesystem::path& path, size_t bytes) {
 }  // namespace
 
 ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_bytes, size_t request_bytes,
-                                int queue_depth, double seconds, bool direct) {
+                                int queue_depth, double seconds, bool direct, bool drop_pages) {
   const int fd = ::open(path.c_str(), O_RDONLY | (direct ? O_DIRECT : 0));
   if (fd < 0) throw Error(path.string() + ": cannot open for reading: " + std::strerror(errno));
   const size_t slots = file_bytes / request_bytes;
@@ -105,7 +105,9 @@ ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_b
     int64_t bytes = 0, reads = 0, lat = 0;
     while (metrics::now_ns() < t_end || reads == 0) {  // at least one read each, however slow the disk is now
       const int64_t t0 = metrics::now_ns();
-      const ssize_t r = ::pread(fd, buf.data.get(), request_bytes, off_t(slot(rng) * request_bytes));
+      const off_t at = off_t(slot(rng) * request_bytes);
+      const ssize_t r = ::pread(fd, buf.data.get(), request_bytes, at);
+      if (drop_pages && !direct) ::posix_fadvise(fd, at, off_t(request_bytes), POSIX_FADV_DONTNEED);
       const int64_t t1 = metrics::now_ns();
       if (r != ssize_t(request_bytes)) {
         failed = true;

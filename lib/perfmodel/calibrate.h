@@ -47,7 +47,10 @@ double measure_gemv_gbs(const std::string& codec, size_t working_set, ThreadPool
 struct ReadSample {
   double gbs = 0, mean_latency_us = 0;
 };
+// drop_pages (buffered only): drop each read's range from the page cache
+// after it (posix_fadvise DONTNEED), as the pread backend does by default:
+// the kernel's read-ahead and whatever the page cache keeps then count.
 ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_bytes, size_t request_bytes,
-                                int queue_depth, double seconds, bool direct = true);
+                                int queue_depth, double seconds, bool direct = true, bool drop_pages = false);
 
 }  // namespace moelab::perfmodel

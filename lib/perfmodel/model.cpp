@@ -135,31 +135,54 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
   overhead_us += sc.engine_layer_overhead_us;
   const double overhead_s = double(shape.n_layer) * overhead_us * 1e-6;
 
-  // Disk I/O, layer by layer.
-  double io_layer_s = 0;
-  if (shape.is_moe() && sc.io != IoMode::resident && misses_per_layer > 0) {
-    const double miss_bytes = misses_per_layer * expert_bytes;
+  // Disk I/O, layer by layer: `bytes` of expert reads per layer, the page
+  // cache's share of them copied at its delivery rate, the rest from the disk
+  // at the rate of the requests' size and queue depth.
+  const double copy_gbs = hw.ssd.page_cache_hit_gbs ? hw.ssd.page_cache_hit_gbs->value : hw.cpu.memory_read_gbs.value;
+  const double cached_share = std::clamp(sc.page_cache_read_share, 0.0, 1.0);
+  auto read_seconds = [&](double bytes, double depth_factor = 1) {
+    if (!(bytes > 0)) return 0.0;
+    const double disk = bytes * (1 - cached_share);
+    double s = bytes * cached_share / (copy_gbs * 1e9);
+    if (disk <= 0) return s;
     if (sc.io == IoMode::mmap) {
       const double fault = hw.ssd.mmap_fault_kib ? hw.ssd.mmap_fault_kib->value * 1024 : kDefaultFaultBytes;
-      const double n_req = miss_bytes / fault;
-      io_layer_s = miss_bytes / (hw.ssd_read_gbs(fault, std::min(sc.io_queue_depth, std::max(1.0, n_req))) * 1e9);
+      const double depth = depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / fault));
+      s += disk / (hw.ssd_read_gbs(fault, depth) * 1e9);
     } else {
       const double request = sc.io_request_bytes > 0 ? sc.io_request_bytes : expert_bytes;
-      const double depth = std::min(sc.io_queue_depth, std::max(1.0, miss_bytes / request));
-      io_layer_s = miss_bytes / (hw.ssd_read_gbs(request, depth) * 1e9);
+      const double depth = depth_factor * std::min(sc.io_queue_depth, std::max(1.0, disk / request));
+      s += disk / (hw.ssd_read_gbs(request, depth) * 1e9);
     }
-  }
+    return s;
+  };
+  const bool streams = shape.is_moe() && sc.io != IoMode::resident;
+  const bool replayed = streams && sc.prefetch_reads && !prefill;
+  double io_layer_s = streams ? read_seconds(misses_per_layer * expert_bytes) : 0;
   // pread through the page cache copies each hit out of the cache.
-  if (shape.is_moe() && sc.io == IoMode::pread && sc.page_cache && !sc.expert_cache_bytes) {
-    const double copy_gbs = hw.ssd.page_cache_hit_gbs ? hw.ssd.page_cache_hit_gbs->value : hw.cpu.memory_read_gbs.value;
+  if (shape.is_moe() && sc.io == IoMode::pread && sc.page_cache && !sc.expert_cache_bytes)
     io_layer_s += hit * experts_per_layer * expert_bytes / (copy_gbs * 1e9);
-  }
-  const double io_s = double(shape.n_moe_layers) * io_layer_s;
+  const double prefetch_layer_bytes =
+      replayed ? std::max(0.0, *sc.prefetch_reads) * experts_per_layer * expert_bytes : 0;
+  const double prefetch_layer_s = read_seconds(prefetch_layer_bytes);
+  p.disk_bytes = (replayed ? double(shape.n_moe_layers) * (misses_per_layer * expert_bytes + prefetch_layer_bytes)
+                            : p.disk_bytes) *
+                 (1 - cached_share);
+  const double io_s = double(shape.n_moe_layers) * (io_layer_s + prefetch_layer_s);
 
   // Overlap: speculation prefetches accuracy x the reads a layer ahead, hidden
   // behind that layer's compute where the hardware lets I/O and compute overlap.
   double exposed_io_s = io_s;
-  if (hw.overlaps_io_and_compute() && sc.spec_accuracy > 0 && shape.n_moe_layers > 0) {
+  if (replayed && hw.overlaps_io_and_compute()) {
+    // The prefetcher reads layer l+1's experts while layer l runs. A layer
+    // takes the longer of (a) its misses, read when it asks, then its compute
+    // and fixed cost, and (b) the disk's time for misses and prefetches
+    // together, which two readers (the forward pass's and the prefetcher's
+    // backend, each at the strategy's depth) keep at twice the depth.
+    const double layer_s = (compute_s + overhead_s) / double(std::max<int64_t>(1, shape.n_layer));
+    const double both_s = read_seconds(misses_per_layer * expert_bytes + prefetch_layer_bytes, 2);
+    exposed_io_s = double(shape.n_moe_layers) * std::max(io_layer_s, both_s - layer_s);
+  } else if (!replayed && hw.overlaps_io_and_compute() && sc.spec_accuracy > 0 && shape.n_moe_layers > 0) {
     const double compute_layer_s = compute_s / double(std::max<int64_t>(1, shape.n_layer));
     // Useful and wasted prefetches share the disk in the background; what
     // does not fit behind the layer's compute, the forward pass waits for.

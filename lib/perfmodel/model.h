@@ -16,7 +16,9 @@
 //                   reads fault-sized requests; page-cache hits of pread cost a
 //                   copy at page_cache_hit_gbs
 //   overlap         speculation hides accuracy x I/O behind compute (only where
-//                   the hardware overlaps I/O and compute)
+//                   the hardware overlaps I/O and compute); with a replayed
+//                   store (Scenario::prefetch_reads) per layer: misses +
+//                   max(compute, prefetch reads)
 // Prefill (P tokens): each layer reads the distinct experts of the batch once;
 // time = max(weight bytes / gemv rate, 2 x active params x P / gflops) + I/O.
 //
@@ -65,6 +67,17 @@ struct Scenario {
   // the disk in the background beside the useful prefetches.
   double spec_wasted_reads = 0;
   double io_request_bytes = 0;          // one read's size; 0 = one read per expert
+  // From a replay of the engine's store with its recorded prefetches: reads
+  // the prefetcher issues per expert the forward pass acquires (useful or
+  // not). Set, the model follows the engine: misses are read on the critical
+  // path in series with compute, the prefetches share the disk in the
+  // background (two readers: twice the depth) and hide behind at most one
+  // layer's compute (speculation looks one layer ahead); spec_accuracy and
+  // spec_wasted_reads are then unused.
+  std::optional<double> prefetch_reads;
+  // Share of those reads the OS page cache serves (buffered io that keeps its
+  // pages, re-reading experts read before), at page_cache_hit_gbs.
+  double page_cache_read_share = 0;
   // The cache hit rate, when the caller simulated it (a recorded trace through
   // the engine's own cache); unset = LRU over `trace` or a synthetic trace.
   std::optional<double> hit_rate;

@@ -22,6 +22,18 @@ struct RoutingTrace {
   std::vector<int32_t> ids;
   int64_t n_token() const { return n_layer * top_k == 0 ? 0 : int64_t(ids.size()) / (n_layer * top_k); }
   const int32_t* at(int64_t token, int64_t layer) const { return ids.data() + (token * n_layer + layer) * top_k; }
+
+  // What speculation asked the prefetcher for, in the order it asked: while
+  // token `token` was at layer `at_layer` (after its attention), the experts
+  // spec_ids[offset, offset + count) of layer `target`. Like the routing, an
+  // output of the routers, not a timing. Empty when speculation is off.
+  struct Prefetch {
+    int64_t token = 0;
+    int32_t at_layer = 0, target = 0;
+    uint32_t offset = 0, count = 0;
+  };
+  std::vector<Prefetch> prefetches;
+  std::vector<int32_t> prefetch_ids;
 };
 
 struct TraceShape {

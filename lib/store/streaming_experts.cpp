@@ -315,6 +315,7 @@ void StreamingExperts::predict(int target, int depth_index, std::span<const floa
     pred.push_back(best);
   }
   predicted_valid_[at] = 1;
+  if (on_predict_) on_predict_(target - depth_index, target, pred);
   prefetch(target, pred);
 }
 

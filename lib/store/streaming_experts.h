@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +55,11 @@ class StreamingExperts final : public model::ExpertSource {
 
   StoreCounters counters() const;
   void reset_counters();
+  // Called on the forward thread with each prediction speculation makes (at
+  // layer `at_layer`, for layer `target`, the experts it asks the prefetcher
+  // for), so the cache can be replayed with its prefetches (experiment/predict).
+  using PredictionObserver = std::function<void(int at_layer, int target, std::span<const int32_t> ids)>;
+  void set_prediction_observer(PredictionObserver observer) { on_predict_ = std::move(observer); }
   const ExpertLayout& layout() const { return layout_; }
   // Smallest budget that holds the top_k experts one token needs at one layer.
   static uint64_t min_budget_bytes(const ExpertLayout& layout, int64_t top_k) { return uint64_t(top_k) * layout.slot_bytes(); }
@@ -88,6 +94,7 @@ class StreamingExperts final : public model::ExpertSource {
   quant::Activations act_;
   std::vector<std::vector<int32_t>> predicted_;  // [(spec_depth + 1) * n_layer]: index 0 = pre-attention
   std::vector<uint8_t> predicted_valid_;
+  PredictionObserver on_predict_;
 
   // Prefetch thread.
   std::vector<Request> queue_, taken_;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <vector>
 
+#include "../common/sweep_options.h"
 #include "experiment/child.h"
 #include "experiment/expand.h"
 #include "experiment/mem_cap.h"
@@ -45,13 +46,7 @@ std::string error_pointer(const ojson& j, std::string* message = nullptr) {
 }
 
 SweepOptions quiet_options(const std::filesystem::path& out) {
-  SweepOptions o;
-  o.output = out;
-  o.quiet = true;
-  o.disk_probe_mb = 0;
-  o.overwrite = true;
-  o.plots = false;
-  return o;
+  return test::quiet_options(out, /*disk_probe_mb=*/0, /*plots=*/false);
 }
 
 TEST(PeerSpec, EngineAndMemCapValuesAreValidated) {

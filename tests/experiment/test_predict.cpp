@@ -6,8 +6,10 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "../common/sweep_options.h"
 #include "core/error.h"
 #include "experiment/predict.h"
 #include "experiment/prediction_report.h"
@@ -106,6 +108,95 @@ TEST(PredictPoint, CacheSimulationMatchesTheStoreOnAKnownPattern) {
   EXPECT_THROW(perfmodel::simulate_expert_cache(t, store::CachePolicy::lru, 0, 0), Error);
 }
 
+// Two layers, top_k 1, each token uses expert 0 at both layers.
+perfmodel::RoutingTrace two_layer_trace(int tokens) {
+  perfmodel::RoutingTrace t;
+  t.n_layer = 2, t.n_expert = 4, t.top_k = 1;
+  for (int i = 0; i < 2 * tokens; ++i) t.ids.push_back(0);
+  return t;
+}
+
+// At layer 0 of every token, speculation asks for `expert` of layer 1.
+void add_prefetches(perfmodel::RoutingTrace& t, int32_t expert) {
+  for (int64_t tok = 0; tok < t.n_token(); ++tok) {
+    t.prefetches.push_back({tok, 0, 1, uint32_t(t.prefetch_ids.size()), 1});
+    t.prefetch_ids.push_back(expert);
+  }
+}
+
+TEST(ReplayStore, WrongPrefetchesEvictUsefulExpertsAndAddReads) {
+  // Two slots hold both layers' expert: every access hits once warm.
+  perfmodel::RoutingTrace t = two_layer_trace(20);
+  const perfmodel::StoreReplay clean = perfmodel::replay_store(t, store::CachePolicy::lru, 2, 4);
+  EXPECT_EQ(clean.hit_rate(), 1.0);
+  EXPECT_EQ(clean.prefetch_reads, 0u);
+  // A wrong prediction (expert 3 of layer 1) takes a slot each token.
+  add_prefetches(t, 3);
+  const perfmodel::StoreReplay wrong = perfmodel::replay_store(t, store::CachePolicy::lru, 2, 4);
+  EXPECT_LT(wrong.hit_rate(), clean.hit_rate());
+  EXPECT_GT(wrong.prefetch_reads, 0u);
+  EXPECT_GT(wrong.misses, clean.misses);
+}
+
+TEST(ReplayStore, RightPrefetchesCountAsHits) {
+  // Policy none frees every slot at release: without speculation nothing hits.
+  perfmodel::RoutingTrace t = two_layer_trace(20);
+  EXPECT_EQ(perfmodel::replay_store(t, store::CachePolicy::none, 2, 4).hit_rate(), 0.0);
+  add_prefetches(t, 0);  // layer 1's expert, predicted right at layer 0
+  const perfmodel::StoreReplay r = perfmodel::replay_store(t, store::CachePolicy::none, 2, 4);
+  EXPECT_DOUBLE_EQ(r.hit_rate(), 0.5);
+  EXPECT_EQ(r.prefetch_reads, r.hits);  // each hit was read by the prefetcher
+  // Every read after the first token re-reads an expert read before.
+  EXPECT_EQ(r.reread_misses, r.misses);
+  EXPECT_EQ(r.distinct_read, 2u);
+}
+
+TEST(PredictPoint, ReplayedWrongPrefetchesCostDiskBytes) {
+  PointSetup s;
+  s.engine.io = "direct";
+  s.engine.spec_depth = 1;
+  const perfmodel::RoutingTrace plain = routing(8);
+  perfmodel::RoutingTrace spec = plain;
+  // Predict, at each layer, the 8 experts the next layer did NOT pick first.
+  for (int64_t tok = 0; tok < spec.n_token(); ++tok)
+    for (int32_t l = 0; l + 1 < int32_t(spec.n_layer); ++l) {
+      spec.prefetches.push_back({tok, l, l + 1, uint32_t(spec.prefetch_ids.size()), 8});
+      const int32_t* next = spec.at(tok, l + 1);
+      for (int32_t e = 0, n = 0; e < int32_t(spec.n_expert) && n < 8; ++e)
+        if (std::find(next, next + 8, e) == next + 8) spec.prefetch_ids.push_back(e), ++n;
+    }
+  PredictionInputs in;
+  in.decode_tokens = 32;
+  in.history_runs = 1;
+  in.run_trace = &plain;
+  const PointPrediction a = predict_point(tiny_hw(), s, facts(8, 40), in);
+  in.run_trace = &spec;
+  const PointPrediction b = predict_point(tiny_hw(), s, facts(8, 40), in);
+  EXPECT_LT(b.store_hit_rate, a.store_hit_rate);
+  EXPECT_GT(b.model.disk_bytes, a.model.disk_bytes);
+  EXPECT_LT(b.model.tok_s, a.model.tok_s);
+}
+
+TEST(PredictPoint, BufferedReReadsCostLessThanFirstReads) {
+  PointSetup s;
+  s.engine.io = "pread";
+  const perfmodel::RoutingTrace trace = routing(8);
+  PredictionInputs in;
+  in.run_trace = &trace;
+  in.decode_tokens = 32;
+  in.history_runs = 1;
+  s.engine.drop_pages = true;  // every miss reads the disk
+  const PointPrediction dropped = predict_point(tiny_hw(), s, facts(8, 40), in);
+  s.engine.drop_pages = false;  // misses of experts read before come from the page cache
+  const PointPrediction kept = predict_point(tiny_hw(), s, facts(8, 40), in);
+  EXPECT_EQ(kept.model.hit_rate, dropped.model.hit_rate);  // the store's own cache is the same
+  EXPECT_LT(kept.model.disk_bytes, dropped.model.disk_bytes);
+  EXPECT_GT(kept.model.tok_s, dropped.model.tok_s);
+  in.page_cache_bytes = 1;  // a page cache that holds nothing: as if dropped
+  const PointPrediction tiny_cache = predict_point(tiny_hw(), s, facts(8, 40), in);
+  EXPECT_NEAR(tiny_cache.model.tok_s, dropped.model.tok_s, 1e-6 * dropped.model.tok_s);
+}
+
 std::string predict_spec(const std::string& name) {
   return R"({"name": ")" + name + R"(", "model": )" + test::tiny_model_json() +
          R"(, "workload": {"prompt_tokens": 8, "decode_tokens": 8, "accuracy_tokens": 0, "seed": 2},
@@ -114,14 +205,7 @@ std::string predict_spec(const std::string& name) {
 }
 
 SweepOptions options(const fs::path& out, const std::string& hardware) {
-  SweepOptions o;
-  o.output = out;
-  o.quiet = true;
-  o.plots = false;
-  o.disk_probe_mb = 1;
-  o.overwrite = true;
-  o.hardware = hardware;
-  return o;
+  return test::quiet_options(out, /*disk_probe_mb=*/1, /*plots=*/false, hardware);
 }
 
 TEST(PredictSweep, RecordsPredictionsAndTheProfile) {

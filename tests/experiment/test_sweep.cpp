@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "../common/sweep_options.h"
 #include "experiment/model_source.h"
 #include "experiment/plot.h"
 #include "experiment/results.h"
@@ -35,14 +36,7 @@ std::string smoke_spec_json(const std::string& name, const std::string& sweep, i
          R"(, "warmup": 0})";
 }
 
-SweepOptions quiet_options(const std::filesystem::path& out) {
-  SweepOptions o;
-  o.output = out;
-  o.quiet = true;
-  o.disk_probe_mb = 1;
-  o.overwrite = true;
-  return o;
-}
+using test::quiet_options;
 
 std::set<std::pair<int, int>> point_set(const ResultsTable& t) {
   std::set<std::pair<int, int>> s;

@@ -185,6 +185,34 @@ TEST(PerfmodelModel, SpeculationHidesIoOnlyWhereHardwareOverlaps) {
   EXPECT_NEAR(serial.tok_s, base.tok_s, 1e-9 * base.tok_s);
 }
 
+TEST(PerfmodelModel, ReplayedPrefetchesHideBehindOneLayerAndMissesDoNot) {
+  const HardwareProfile hw = tiny();
+  const ModelShape s = qwen3_30b();
+  Scenario sc = pread_scenario();
+  sc.io = IoMode::direct;
+  sc.page_cache = false;
+  sc.expert_cache_bytes = 4e9;
+  sc.hit_rate = 0.9;
+  sc.prefetch_reads = 0;
+  const Prediction none = predict(hw, s, sc);
+  // A trickle of prefetches fits behind a layer's compute: same time, more bytes.
+  sc.prefetch_reads = 1e-4;
+  const Prediction trickle = predict(hw, s, sc);
+  EXPECT_GT(trickle.disk_bytes, none.disk_bytes);
+  EXPECT_NEAR(trickle.tok_s, none.tok_s, 1e-9 * none.tok_s);
+  // Reading every expert again in the background outruns one layer's compute.
+  sc.prefetch_reads = 1;
+  const Prediction flood = predict(hw, s, sc);
+  EXPECT_LT(flood.tok_s, none.tok_s);
+  EXPECT_GT(flood.exposed_io_s, none.exposed_io_s);
+  // Misses are on the critical path: a lower hit rate costs their full read time.
+  sc.prefetch_reads = 0;
+  sc.hit_rate = 0.5;
+  const Prediction missy = predict(hw, s, sc);
+  EXPECT_NEAR(missy.exposed_io_s, missy.io_s, 1e-12);
+  EXPECT_GT(missy.exposed_io_s, none.exposed_io_s);
+}
+
 TEST(PerfmodelModel, PageCacheShrinksAsTheProcessGrows) {
   const HardwareProfile hw = tiny();  // 16 GB RAM
   const ModelShape s = qwen3_30b();
