@@ -64,7 +64,7 @@ void Attention::run_item(int64_t layer, const float* q_all, int64_t pos0, int64_
       for (int64_t d = 0; d < hd; ++d) sc.qr[size_t(d)] = fp16_to_f32(f32_to_fp16(q[d]));
       q = sc.qr.data();
     }
-    kc.query_to_score_space(q, &sc.q[size_t(r) * dim_], kv_.qjl_weight(layer, hk));
+    kc.query_to_score_space(q, &sc.q[size_t(r) * dim_], kv_.qjl_weight(layer, hk), scale);
     sc.n_keys[size_t(r)] = pos0 + t + 1;  // causal: positions 0 .. pos
   }
 

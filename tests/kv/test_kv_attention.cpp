@@ -68,7 +68,7 @@ TEST(KvAttention, TiledMatchesPerRowScoreAndMix) {
           for (int64_t d = 0; d < kHeadDim; ++d) qr[size_t(d)] = fp16_to_f32(f32_to_fp16(q[d]));
           q = qr.data();
         }
-        kc.prepare_query(q, prepared.data(), c.qjl_weight(0, hk));
+        kc.prepare_query(q, prepared.data(), c.qjl_weight(0, hk), 1.0f / 8.0f);  // softmax scale 1/sqrt(64)
         kc.score(c.k_head(0, 0, hk), c.pos_stride_k(), keys, prepared.data(), scores.data());
         if (c.exact_sink()) {
           double s0 = 0;
