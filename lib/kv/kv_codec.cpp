@@ -424,7 +424,7 @@ class Tq3Row final : public RowCodec {
   // makes of any row): the codec's quantizer decides it, so it is measured
   // once here with a fixed seed rather than assumed.
   float measure_distortion() const {
-    const int64_t d = head_dim_, n = 256;
+    const int64_t d = head_dim_, n = 64;
     const std::vector<float> g = gaussian_matrix(n, d, kDistortionSeed);
     double err = 0, norm = 0;
     uint8_t c[512];
@@ -433,12 +433,12 @@ class Tq3Row final : public RowCodec {
       fp16_t s16;
       if (bits_ == 3) quant::ref::tq3_quantize_rotated(y, d, c, s16);
       else quant::ref::tq4_quantize_rotated(y, d, c, s16);
-      const double s = fp16_to_f32(s16);
+      const float s = fp16_to_f32(s16);
       for (int64_t i = 0; i < d; ++i) {
-        const double e = y[i] - s * (bits_ == 3 ? kLevels.v[c[i]] : kLevels.v4[c[i]]);
-        err += e * e;
+        const float e = y[i] - s * (bits_ == 3 ? kLevels.v[c[i]] : kLevels.v4[c[i]]);
+        err += double(e) * e;
       }
-      norm += s * s * double(d);
+      norm += double(s) * s * double(d);
     }
     return float(err / norm);
   }
