@@ -74,10 +74,8 @@ void Attention::run_item(int64_t layer, const float* q_all, int64_t pos0, int64_
   for (int64_t j0 = 0; j0 < keys; j0 += kKeyTile) {
     const int64_t nt = std::min(kKeyTile, keys - j0);
     kc.keys_to_score_space(kv_.k_head(layer, j0, hk), kv_.pos_stride_k(), nt, sc.kt.data(), kKeyTile);
-    for (int64_t j = 0; j < nt && kv_.rope_dims() > 0; ++j) {  // + q . (the centre turned to the key's position)
-      const float* cs = kv_.rope_features(j0 + j);
-      for (int64_t f = 0; f < kv_.rope_dims(); ++f) sc.kt[(codec_dim_ + size_t(f)) * kKeyTile + size_t(j)] = cs[f];
-    }
+    // + q . (the centre turned to each key's position)
+    kv_.rope_features(j0, nt, &sc.kt[codec_dim_ * kKeyTile], kKeyTile);
     if (nt < kKeyTile)
       for (size_t i = 0; i < dim_; ++i) std::fill(&sc.kt[i * kKeyTile + size_t(nt)], &sc.kt[(i + 1) * kKeyTile], 0.0f);
     kern.scores(sc.q.data(), rows, int64_t(dim_), sc.kt.data(), sc.s.data() + j0, lds_);

@@ -17,18 +17,8 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head
     throw Error("kv cache: rope n_rot " + std::to_string(rope.n_rot) + " not an even count <= head_dim " +
                 std::to_string(head_dim));
   k_codec_ = make_row_codec(spec_.k, Role::key, head_dim);
-  if (rope_dims() > 0) {  // the forward's angles: theta_i = pos * base^(-2i/n_rot), in the same float steps
-    rope_cs_.resize(size_t(n_ctx * rope.n_rot));
-    const float theta_scale = std::pow(rope.base, -2.0f / float(rope.n_rot));
-    for (int64_t pos = 0; pos < n_ctx; ++pos) {
-      float theta = float(pos);
-      float* cs = &rope_cs_[size_t(pos * rope.n_rot)];
-      for (int64_t i = 0; i < rope.n_rot / 2; ++i, theta *= theta_scale) {
-        cs[2 * i] = std::cos(theta);
-        cs[2 * i + 1] = std::sin(theta);
-      }
-    }
-  }
+  for (int64_t i = 0; i < rope.n_rot / 2; ++i)
+    rope_freq_.push_back(std::pow(double(rope.base), -2.0 * double(i) / double(rope.n_rot)));
   v_codec_ = make_row_codec(spec_.v, Role::value, head_dim);
   k_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_k());
   v_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_v());
@@ -54,14 +44,14 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     const float* kt = k + t * kv_dim;
     float* out = &k0[size_t(t * kv_dim)];
     std::copy(kt, kt + kv_dim, out);
-    if (rope_dims() == 0) continue;
-    const float* cs = rope_features(t);
-    for (int64_t h = 0; h < n_head_kv_; ++h)
-      for (int64_t i = 0; i < rope_.n_rot / 2; ++i) {
+    for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+      const double cs = std::cos(double(t) * rope_freq_[size_t(i)]), sn = std::sin(double(t) * rope_freq_[size_t(i)]);
+      for (int64_t h = 0; h < n_head_kv_; ++h) {
         const int64_t a = h * head_dim_ + pair_a(i), b = h * head_dim_ + pair_b(i);
-        out[a] = kt[a] * cs[2 * i] + kt[b] * cs[2 * i + 1];
-        out[b] = -kt[a] * cs[2 * i + 1] + kt[b] * cs[2 * i];
+        out[a] = float(kt[a] * cs + kt[b] * sn);
+        out[b] = float(-kt[a] * sn + kt[b] * cs);
       }
+    }
   }
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
@@ -114,12 +104,25 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
 void KvCache::centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const {
   const float* c = key_centre(layer, h);
   std::copy(c, c + head_dim_, out);
-  if (rope_dims() == 0) return;
-  const float* cs = rope_features(pos);
-  for (int64_t i = 0; i < rope_.n_rot / 2; ++i) {
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const double cs = std::cos(double(pos) * rope_freq_[size_t(i)]), sn = std::sin(double(pos) * rope_freq_[size_t(i)]);
     const int64_t a = pair_a(i), b = pair_b(i);
-    out[a] = c[a] * cs[2 * i] - c[b] * cs[2 * i + 1];
-    out[b] = c[a] * cs[2 * i + 1] + c[b] * cs[2 * i];
+    out[a] = float(c[a] * cs - c[b] * sn);
+    out[b] = float(c[a] * sn + c[b] * cs);
+  }
+}
+
+void KvCache::rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const {
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const double f = rope_freq_[size_t(i)], step_c = std::cos(f), step_s = std::sin(f);
+    double cs = std::cos(double(pos0) * f), sn = std::sin(double(pos0) * f);
+    for (int64_t j = 0; j < n; ++j) {
+      kt[2 * i * ld + j] = float(cs);
+      kt[(2 * i + 1) * ld + j] = float(sn);
+      const double next = cs * step_c - sn * step_s;
+      sn = sn * step_c + cs * step_s;
+      cs = next;
+    }
   }
 }
 

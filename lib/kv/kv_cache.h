@@ -92,7 +92,9 @@ class KvCache {
   // n_rot / 2: key (cos, sin) of pos's angle, query q . c turned so that their
   // dot product is q . R(pos) c over the pair (rope_query_features).
   int64_t rope_dims() const { return k_codec_->centers_keys() ? rope_.n_rot : 0; }
-  const float* rope_features(int64_t pos) const { return &rope_cs_[size_t(pos * rope_.n_rot)]; }
+  // Key features of positions pos0 .. pos0 + n - 1 into kt[f * ld + j], f < rope_dims(), j < n:
+  // computed, not stored (one sin/cos per pair, then turned a step per position).
+  void rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const;
   void rope_query_features(int64_t layer, int64_t h, const float* q, float* out) const;
   std::vector<float>& sink_keys() { return sink_k_; }
   const std::vector<float>& sink_keys() const { return sink_k_; }
@@ -124,7 +126,7 @@ class KvCache {
   int64_t pair_b(int64_t i) const { return rope_.neox ? i + rope_.n_rot / 2 : 2 * i + 1; }
   int64_t n_layer_, n_ctx_, n_head_kv_, head_dim_;
   KvRope rope_;
-  std::vector<float> rope_cs_;   // [n_ctx, n_rot]: (cos, sin) of each pair's angle (centring codecs only)
+  std::vector<double> rope_freq_;  // [n_rot / 2] base^(-2i/n_rot): pair i turns pos * rope_freq_[i]
   KvCodecSpec spec_;
   std::unique_ptr<RowCodec> k_codec_, v_codec_;
   std::vector<uint8_t> k_, v_;  // [n_layer, n_ctx, n_head_kv, head_bytes]
