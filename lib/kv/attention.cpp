@@ -16,7 +16,8 @@ Attention::Attention(const KvCache& kv, int64_t n_head, int64_t n_batch, int n_t
   block_tokens_ = std::clamp<int64_t>(48 / group_, 1, n_batch);
   rows_max_ = block_tokens_ * group_;
   lds_ = (kv.n_ctx() + kKeyTile - 1) / kKeyTile * kKeyTile;
-  dim_ = kv.k_codec().score_dim();
+  codec_dim_ = kv.k_codec().score_dim();
+  dim_ = codec_dim_ + size_t(kv.rope_dims());
   round_to_f16_ = kv.k_codec().name() == "f16" && kv.v_codec().name() == "f16";
   scratch_.resize(size_t(n_threads));
   for (Scratch& s : scratch_) {
@@ -64,7 +65,8 @@ void Attention::run_item(int64_t layer, const float* q_all, int64_t pos0, int64_
       for (int64_t d = 0; d < hd; ++d) sc.qr[size_t(d)] = fp16_to_f32(f32_to_fp16(q[d]));
       q = sc.qr.data();
     }
-    kc.query_to_score_space(q, &sc.q[size_t(r) * dim_], kv_.qjl_weight(layer, hk));
+    kc.query_to_score_space(q, &sc.q[size_t(r) * dim_], kv_.qjl_weight(layer, hk), scale);
+    kv_.rope_query_features(layer, hk, q, &sc.q[size_t(r) * dim_ + codec_dim_]);
     sc.n_keys[size_t(r)] = pos0 + t + 1;  // causal: positions 0 .. pos
   }
 
@@ -72,6 +74,8 @@ void Attention::run_item(int64_t layer, const float* q_all, int64_t pos0, int64_
   for (int64_t j0 = 0; j0 < keys; j0 += kKeyTile) {
     const int64_t nt = std::min(kKeyTile, keys - j0);
     kc.keys_to_score_space(kv_.k_head(layer, j0, hk), kv_.pos_stride_k(), nt, sc.kt.data(), kKeyTile);
+    // + q . (the centre turned to each key's position)
+    kv_.rope_features(j0, nt, &sc.kt[codec_dim_ * kKeyTile], kKeyTile);
     if (nt < kKeyTile)
       for (size_t i = 0; i < dim_; ++i) std::fill(&sc.kt[i * kKeyTile + size_t(nt)], &sc.kt[(i + 1) * kKeyTile], 0.0f);
     kern.scores(sc.q.data(), rows, int64_t(dim_), sc.kt.data(), sc.s.data() + j0, lds_);
@@ -81,13 +85,13 @@ void Attention::run_item(int64_t layer, const float* q_all, int64_t pos0, int64_
   for (int64_t r = 0; r < rows; ++r) {
     float* s = &sc.s[size_t(r * lds_)];
     const int64_t nk = sc.n_keys[size_t(r)];
-    if (sink) {  // position 0 exactly: q . (k_0 - centre), as the centred codes stand for
+    if (sink) {  // position 0 exactly: q . (k_0 - centre's fixed dims), as the scores above stand for
       const int64_t t = t0 + r / group_, h = hk * group_ + r % group_;
       const float* q = q_all + t * q_dim + h * hd;
       const float* k0 = kv_.sink_key(layer, hk);
       const float* centre = kv_.key_centre(layer, hk);
       float s0 = 0;
-      for (int64_t d = 0; d < hd; ++d) s0 += q[d] * (k0[d] - centre[d]);
+      for (int64_t d = 0; d < hd; ++d) s0 += q[d] * (d < kv_.rope_dims() ? k0[d] : k0[d] - centre[d]);
       s[0] = s0;
     }
     float max_score = -INFINITY;

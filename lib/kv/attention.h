@@ -34,7 +34,8 @@ class Attention {
 
   const KvCache& kv_;
   int64_t n_head_, group_, hd_, block_tokens_, rows_max_, lds_;
-  size_t dim_;        // score-space floats of the key codec
+  size_t codec_dim_;  // score-space floats of the key codec
+  size_t dim_;        // and the centre's RoPE features after them (KvCache::rope_dims)
   bool round_to_f16_;  // llama.cpp's f16 cache: query and probabilities rounded to f16
   struct Scratch {
     std::vector<float> q;    // [rows, dim] queries in score space

@@ -7,11 +7,18 @@
 
 namespace moelab::kv {
 
-KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec)
-    : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), spec_(parse_kv_codec(codec)) {
+KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec,
+                 KvRope rope)
+    : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), rope_(rope),
+      spec_(parse_kv_codec(codec)) {
   if (n_layer <= 0 || n_ctx <= 0 || n_head_kv <= 0 || head_dim <= 0)
     throw Error("kv cache: invalid shape (layers " + std::to_string(n_layer) + ", ctx " + std::to_string(n_ctx) + ")");
+  if (rope.n_rot < 0 || rope.n_rot > head_dim || rope.n_rot % 2 != 0)
+    throw Error("kv cache: rope n_rot " + std::to_string(rope.n_rot) + " not an even count <= head_dim " +
+                std::to_string(head_dim));
   k_codec_ = make_row_codec(spec_.k, Role::key, head_dim);
+  for (int64_t i = 0; i < rope.n_rot / 2; ++i)
+    rope_freq_.push_back(std::pow(double(rope.base), -2.0 * double(i) / double(rope.n_rot)));
   v_codec_ = make_row_codec(spec_.v, Role::value, head_dim);
   k_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_k());
   v_.resize(size_t(n_layer) * size_t(n_ctx) * size_t(n_head_kv) * head_bytes_v());
@@ -19,6 +26,7 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head
   sink_k_.assign(size_t(n_layer * n_head_kv * head_dim), 0.0f);
   qjl_w_.assign(size_t(n_layer * n_head_kv * head_dim), 1.0f);
   centred_.resize(size_t(head_dim));
+  centre_pos_.resize(size_t(head_dim));
 }
 
 void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group) {
@@ -30,11 +38,33 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     return;
   }
   float* c = &k_centre_[size_t(layer * kv_dim)];
+  // Keys turned back to position 0 (R(-t) k_t) when the centre follows RoPE.
+  std::vector<float> k0(static_cast<size_t>(n * kv_dim));
+  for (int64_t t = 0; t < n; ++t) {
+    const float* kt = k + t * kv_dim;
+    float* out = &k0[size_t(t * kv_dim)];
+    std::copy(kt, kt + kv_dim, out);
+    for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+      const double cs = std::cos(double(t) * rope_freq_[size_t(i)]), sn = std::sin(double(t) * rope_freq_[size_t(i)]);
+      for (int64_t h = 0; h < n_head_kv_; ++h) {
+        const int64_t a = h * head_dim_ + pair_a(i), b = h * head_dim_ + pair_b(i);
+        out[a] = float(kt[a] * cs + kt[b] * sn);
+        out[b] = float(-kt[a] * sn + kt[b] * cs);
+      }
+    }
+  }
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
-    for (int64_t t = 1; t < n; ++t) sum += k[t * kv_dim + i];
+    for (int64_t t = 1; t < n; ++t) sum += k0[size_t(t * kv_dim + i)];
     c[i] = float(sum / double(n - 1));
   }
+  // The keys as store() will centre them: k_t - centre_at(t) (reusing k0).
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h) {
+      float* y = &k0[size_t(t * kv_dim + h * head_dim_)];
+      centre_at(layer, h, t, centre_pos_.data());
+      for (int64_t i = 0; i < head_dim_; ++i) y[i] = k[t * kv_dim + h * head_dim_ + i] - centre_pos_[size_t(i)];
+    }
   // Channel weights w_i^2 ~ rms(q_i) / rms(k_i - c_i) (kv_codec.cpp says why),
   // normalised to a mean ratio of 1 and kept within [0.01, 100] of it. tq3,
   // whose weights act on the sketch only, keeps w_i^2 ~ rms(q_i) (floor 0.01).
@@ -51,7 +81,7 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
           const double x = q[t * q_dim + (h * group + g) * head_dim_ + i];
           qq += x * x;
         }
-        const double y = k[t * kv_dim + h * head_dim_ + i] - c[h * head_dim_ + i];
+        const double y = k0[size_t(t * kv_dim + h * head_dim_ + i)];
         kk += y * y;
       }
       rq[size_t(i)] = std::sqrt(qq / double((n - 1) * group));
@@ -68,6 +98,41 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
     for (int64_t i = 0; i < head_dim_; ++i)
       w[i] = mean_ratio > 0 ? float(std::sqrt(std::clamp(ratio[size_t(i)] / mean_ratio, 0.01, sketch_only ? 1e30 : 100.0)))
                             : 1.0f;
+  }
+}
+
+void KvCache::centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const {
+  const float* c = key_centre(layer, h);
+  std::copy(c, c + head_dim_, out);
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const double cs = std::cos(double(pos) * rope_freq_[size_t(i)]), sn = std::sin(double(pos) * rope_freq_[size_t(i)]);
+    const int64_t a = pair_a(i), b = pair_b(i);
+    out[a] = float(c[a] * cs - c[b] * sn);
+    out[b] = float(c[a] * sn + c[b] * cs);
+  }
+}
+
+void KvCache::rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const {
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const double f = rope_freq_[size_t(i)], step_c = std::cos(f), step_s = std::sin(f);
+    double cs = std::cos(double(pos0) * f), sn = std::sin(double(pos0) * f);
+    for (int64_t j = 0; j < n; ++j) {
+      kt[2 * i * ld + j] = float(cs);
+      kt[(2 * i + 1) * ld + j] = float(sn);
+      const double next = cs * step_c - sn * step_s;
+      sn = sn * step_c + cs * step_s;
+      cs = next;
+    }
+  }
+}
+
+// q . R(pos) c over pair i = cos * (q_a c_a + q_b c_b) + sin * (q_b c_a - q_a c_b).
+void KvCache::rope_query_features(int64_t layer, int64_t h, const float* q, float* out) const {
+  const float* c = key_centre(layer, h);
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const int64_t a = pair_a(i), b = pair_b(i);
+    out[2 * i] = q[a] * c[a] + q[b] * c[b];
+    out[2 * i + 1] = q[b] * c[a] - q[a] * c[b];
   }
 }
 
@@ -91,8 +156,8 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
     const float* key = k + h * head_dim_;
     if (centre && pos == 0) std::copy(key, key + head_dim_, &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]);
     if (centre) {
-      const float* c = &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
-      for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - c[i];
+      centre_at(layer, h, pos, centre_pos_.data());
+      for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - centre_pos_[size_t(i)];
       key = centred_.data();
     }
     k_codec_->encode(key, k_.data() + offset(layer, pos, h, head_bytes_k()), qjl_weight(layer, h));

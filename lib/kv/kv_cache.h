@@ -14,11 +14,21 @@
 
 namespace moelab::kv {
 
+// The rotary position embedding the forward pass applies to keys before they
+// are stored (model/forward.cpp's rope): pairs (2i, 2i+1), or (i, i + n_rot/2)
+// for neox, turned by pos * base^(-2i/n_rot). n_rot 0: keys are not rotated.
+struct KvRope {
+  int64_t n_rot = 0;
+  float base = 10000.0f;
+  bool neox = false;
+};
+
 class KvCache {
  public:
   // n_ctx positions of n_head_kv rows of head_dim values per layer; `codec` is
   // a kv_codec setting ("f16", "tq3/q4_0"; see kv_codec.h).
-  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec);
+  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, std::string_view codec,
+          KvRope rope = {});
 
   int64_t n_layer() const { return n_layer_; }
   int64_t n_ctx() const { return n_ctx_; }
@@ -42,8 +52,16 @@ class KvCache {
 
   // calibrate(): key centres (codecs with centers_keys()): the mean key of each head over
   // positions 1 .. n-1 of the first batch (position 0, the attention sink, is
-  // atypical), fixed from then on so every key of a head shares it; zero when
-  // the first batch has one token (weights 1 then). k: [n, n_head_kv * head_dim].
+  // atypical), fixed from then on; zero when the first batch has one token
+  // (weights 1 then). k: [n, n_head_kv * head_dim]. With RoPE (KvRope) the
+  // centre is the mean of the un-rotated keys, and position p's key is stored
+  // minus the centre turned to p (centre_at): a fixed post-RoPE centre goes
+  // stale as positions turn the keys (on SmolLM2 the centred energy of the
+  // mid-frequency channels grew from 0.19 to 0.95 of the raw keys' between
+  // positions 0-511 and 1536-2047). Attention adds q . (rotated part of the
+  // centre at p) back to each score (rope_features), so the centre's rotated
+  // dims cancel; its fixed dims (i >= n_rot) add q . c to every score, which
+  // softmax ignores.
   // Same batch: the channel weights of the keys, from the queries of the heads
   // sharing each KV head: tq3m/tq4m w_i^2 ~ rms(q_i) / rms(centred k_i), tq3
   // (weights on its sketch only) w_i^2 ~ rms(q_i) (kv_codec.cpp says why).
@@ -67,6 +85,17 @@ class KvCache {
   const float* key_centre(int64_t layer, int64_t h) const {
     return &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
   }
+  // out[head_dim] = the centre of head h turned to position pos (the centre itself without RoPE).
+  void centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const;
+  // Rotary dims whose centre part attention adds back (0 unless the key codec
+  // centres keys and the cache has RoPE). Score-space features, per pair i <
+  // n_rot / 2: key (cos, sin) of pos's angle, query q . c turned so that their
+  // dot product is q . R(pos) c over the pair (rope_query_features).
+  int64_t rope_dims() const { return k_codec_->centers_keys() ? rope_.n_rot : 0; }
+  // Key features of positions pos0 .. pos0 + n - 1 into kt[f * ld + j], f < rope_dims(), j < n:
+  // computed, not stored (one sin/cos per pair, then turned a step per position).
+  void rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const;
+  void rope_query_features(int64_t layer, int64_t h, const float* q, float* out) const;
   std::vector<float>& sink_keys() { return sink_k_; }
   const std::vector<float>& sink_keys() const { return sink_k_; }
 
@@ -92,14 +121,19 @@ class KvCache {
   size_t offset(int64_t layer, int64_t pos, int64_t h, size_t head_bytes) const {
     return ((size_t(layer) * size_t(n_ctx_) + size_t(pos)) * size_t(n_head_kv_) + size_t(h)) * head_bytes;
   }
+  // Dims (a, b) of rotary pair i.
+  int64_t pair_a(int64_t i) const { return rope_.neox ? i : 2 * i; }
+  int64_t pair_b(int64_t i) const { return rope_.neox ? i + rope_.n_rot / 2 : 2 * i + 1; }
   int64_t n_layer_, n_ctx_, n_head_kv_, head_dim_;
+  KvRope rope_;
+  std::vector<double> rope_freq_;  // [n_rot / 2] base^(-2i/n_rot): pair i turns pos * rope_freq_[i]
   KvCodecSpec spec_;
   std::unique_ptr<RowCodec> k_codec_, v_codec_;
   std::vector<uint8_t> k_, v_;  // [n_layer, n_ctx, n_head_kv, head_bytes]
   std::vector<float> k_centre_;  // [n_layer, n_head_kv, head_dim]
   std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
   std::vector<float> qjl_w_;     // [n_layer, n_head_kv, head_dim], 1 until calibrated
-  std::vector<float> centred_;   // [head_dim] scratch of store()
+  std::vector<float> centred_, centre_pos_;  // [head_dim] scratch of store()
   int64_t n_past_ = 0;
 };
 

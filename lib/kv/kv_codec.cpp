@@ -36,6 +36,27 @@
 //   U[g][byte] = sum over the byte's 8 bits of (+-1) (S (q / w))_8g+b   (sketch bytes)
 //   score = s * sum T + |u| sqrt(pi/2) / d * sum U
 // Values are mixed in the rotated space and rotated back once per head.
+//
+// Scores for softmax (RowCodec::prepare_query's softmax_scale a, attention's
+// 1/sqrt(d)). Softmax weighs key j by exp(a s_j); an estimate s_j + e_j with
+// score error e_j of variance v_j weighs it on average by exp(a s_j + a^2 v_j / 2).
+// Noise averages out over many keys, but this factor does not, and it differs
+// between keys (v_j grows with the key's residual), so its pull grows with the
+// context. Both corrections are rank-1 (a key factor times a query factor):
+// one more score-space coordinate, no extra bytes and no extra loop.
+//   tq3: the QJL term t^ estimates t = q . r with variance v = (pi/2) |q / w|^2
+//   |u|^2 / d (less (q . r)^2 / d, dropped); r, spread evenly over the channels
+//   by the rotation, gives t a spread P = E[t^2] ~ |q|^2 |u|^2 / sum w^2. The
+//   posterior of t given t^ (Gaussian) has mean alpha t^ and variance alpha v,
+//   alpha = P / (P + v), the same for every key of a query (both ~ |u|^2), so
+//   E[exp(a t) | t^] = exp(a alpha t^ + a^2 alpha v / 2): the sketch's term is
+//   scaled by alpha and a alpha v / 2 added. (Only subtracting a v / 2 instead,
+//   which makes each exp() unbiased over the sketch's randomness, keeps the
+//   sketch's full noise: it measured worse on SmolLM2 at 2K, logits cosine
+//   0.9911 vs 0.9924 uncorrected vs 0.9954 for the posterior; results/kvbench_smollm2_2k.md.)
+//   tq3m, tq4m: the codes are already the posterior mean (Lloyd-Max centroids);
+//   the residual's variance P = |q / w|^2 s^2 D (D: the codes' distortion per
+//   coordinate in units of the row scale s squared) adds a P / 2.
 #include "kv/kv_codec.h"
 
 #include <algorithm>
@@ -57,6 +78,7 @@ namespace {
 
 constexpr std::string_view kRegistryNames[] = {"f32", "f16", "q8_0", "q4_0"};
 constexpr uint64_t kSketchSeed = 0x716a6c2d6b766d6cULL;  // the QJL matrix's seed ("qjl-kvml")
+constexpr uint64_t kDistortionSeed = 0x6c6c6f7964ULL;      // rows measuring the codes' distortion
 constexpr int64_t kMaxHeadDim = 512;
 
 // Registry codecs: keys dotted with the query in the codec's activation type.
@@ -76,7 +98,7 @@ class RegistryRow final : public RowCodec {
   }
   void encode(const float* x, uint8_t* row, const float*) const override { codec_.encode(x, row, head_dim_, nullptr); }
   void decode(const uint8_t* row, float* y, const float*) const override { codec_.decode()(row, y, head_dim_); }
-  void prepare_query(const float* q, float* prepared, const float*) const override {
+  void prepare_query(const float* q, float* prepared, const float*, float) const override {
     if (act_.name == "f32") std::memcpy(prepared, q, size_t(head_dim_) * sizeof(float));
     else act_.encode(q, prepared, head_dim_, nullptr);
   }
@@ -86,7 +108,7 @@ class RegistryRow final : public RowCodec {
   }
   // The query as score() sees it: rounded through the codec's activation type
   // (q8_0 for quantized keys, as llama.cpp does), so the tiled path scores the same values.
-  void query_to_score_space(const float* q, float* out, const float*) const override {
+  void query_to_score_space(const float* q, float* out, const float*, float) const override {
     if (act_.name == "f32") {
       std::memcpy(out, q, size_t(head_dim_) * sizeof(float));
       return;
@@ -153,12 +175,14 @@ class Tq3Row final : public RowCodec {
                   " unsupported (needs a power of two in [16, 128] or a multiple of 128 up to 512)");
     codes_bytes_ = size_t(head_dim) * size_t(bits) / 8;
     row_bytes_ = codes_bytes_ + sizeof(fp16_t) + (sketch_ ? sizeof(fp16_t) + size_t(head_dim) / 8 : 0);
-    // rotated query | pair table T [d/2 * 64] | Sq [d] | byte table U [d/8 * 256]
+    // rotated query | pair table T [d/2 * 64] | Sq [d] | byte table U [d/8 * 256] | softmax term's query factor
     query_floats_ = size_t(head_dim) + (bits == 3 ? size_t(head_dim) / 2 * 64 : 0) +
-                    (sketch_ ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0);
+                    (sketch_ ? size_t(head_dim) + size_t(head_dim) / 8 * 256 : 0) + 1;
     mix_floats_ = size_t(head_dim);
-    score_dim_ = size_t(sketch_ ? 2 * head_dim : head_dim);
+    // [R q, S (q / w), softmax term] for tq3; [R (q / w), softmax term] for tq3m, tq4m
+    score_dim_ = size_t(sketch_ ? 2 * head_dim : head_dim) + 1;
     if (sketch_) s_ = gaussian_matrix(head_dim, head_dim, kSketchSeed);
+    else distortion_ = measure_distortion();
   }
 
   bool centers_keys() const override { return key_; }
@@ -234,12 +258,14 @@ class Tq3Row final : public RowCodec {
     }
   }
 
-  void prepare_query(const float* q, float* prepared, const float* qjl_weight) const override {
+  void prepare_query(const float* q, float* prepared, const float* qjl_weight, float softmax_scale) const override {
     const int64_t d = head_dim_;
     float* qr = prepared;
     float* t = qr + d;
     float qw[512];
     for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    const SoftmaxTerms st = softmax_terms(q, qw, qjl_weight, softmax_scale);
+    prepared[query_floats_ - 1] = st.key_term;
     rotate(sketch_ ? q : qw, qr);
     if (bits_ == 3)
       for (int64_t p = 0; p < d / 2; ++p, t += 64)
@@ -247,12 +273,7 @@ class Tq3Row final : public RowCodec {
     if (!sketch_) return;
     float* sq = t;
     float* u = sq + d;
-    for (int64_t j = 0; j < d; ++j) {
-      const float* sj = &s_[size_t(j * d)];
-      float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
-      sq[j] = p;
-    }
+    sketch_query(qw, st.sketch_gain, sq);
     for (int64_t g = 0; g < d / 8; ++g, u += 256) {
       float all_neg = 0;
       for (int b = 0; b < 8; ++b) all_neg -= sq[8 * g + b];
@@ -269,13 +290,15 @@ class Tq3Row final : public RowCodec {
     const float* t0 = prepared + d;
     const float* u0 = t0 + d / 2 * 64 + d;
     const float k = qjl_factor();
+    const float key_term = prepared[query_floats_ - 1];
     if (bits_ == 4) {  // no pair table: decode in the rotated space and dot with R q
       float y[512];
       for (int64_t j = 0; j < n; ++j) {
+        const float s = scale(rows + size_t(j) * stride);
         unpack_scaled(rows + size_t(j) * stride, 1.0f, y);
         float acc = 0;
         for (int64_t i = 0; i < d; ++i) acc += y[i] * prepared[i];
-        scores[j] = scale(rows + size_t(j) * stride) * acc;
+        scores[j] = s * acc + key_term * s * s;
       }
       return;
     }
@@ -287,31 +310,33 @@ class Tq3Row final : public RowCodec {
         const uint32_t v = load24(row + 3 * g);
         acc += (t[v & 63] + t[64 + ((v >> 6) & 63)]) + (t[128 + ((v >> 12) & 63)] + t[192 + (v >> 18)]);
       }
-      float sc = scale(row) * acc;
+      const float s = scale(row);
+      float sc = s * acc;
       if (sketch_) {
         const uint8_t* bits = row + codes_bytes_ + 4;
         float z = 0;
         for (int64_t g = 0; g < groups; ++g) z += u0[g * 256 + bits[g]];
-        sc += residual_norm(row) * k * z;
+        const float un = residual_norm(row);
+        sc += un * k * z + key_term * un * un;
+      } else {
+        sc += key_term * s * s;
       }
       scores[j] = sc;
     }
   }
 
-  // Score space: [R q, S (q / w)] against [s L(c), +-|u| sqrt(pi/2) / d]: the
-  // MSE part in the rotated space plus the QJL term, as score() sums them.
-  void query_to_score_space(const float* q, float* out, const float* qjl_weight) const override {
+  // Score space: [R q, alpha S (q / w), softmax term] against [s L(c),
+  // +-|u| sqrt(pi/2) / d, |u|^2]: the MSE part in the rotated space plus the
+  // QJL term plus the softmax correction, as score() sums them (tq3m, tq4m:
+  // [R (q / w), softmax term] against [s L(c), s^2]).
+  void query_to_score_space(const float* q, float* out, const float* qjl_weight, float softmax_scale) const override {
     const int64_t d = head_dim_;
     alignas(32) float qw[512];
     for (int64_t i = 0; i < d; ++i) qw[i] = qjl_weight ? q[i] / qjl_weight[i] : q[i];
+    const SoftmaxTerms st = softmax_terms(q, qw, qjl_weight, softmax_scale);
     rotate(sketch_ ? q : qw, out);
-    if (!sketch_) return;
-    for (int64_t j = 0; j < d; ++j) {
-      const float* sj = &s_[size_t(j * d)];
-      float p = 0;
-      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
-      out[d + j] = p;
-    }
+    if (sketch_) sketch_query(qw, st.sketch_gain, out + d);
+    out[score_dim_ - 1] = st.key_term;
   }
   void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const override {
     const int64_t d = head_dim_;
@@ -321,10 +346,16 @@ class Tq3Row final : public RowCodec {
       float y[512];
       unpack_scaled(row, scale(row), y);
       for (int64_t i = 0; i < d; ++i) kt[i * ld + j] = y[i];
-      if (!sketch_) continue;
-      const float z = residual_norm(row) * k;
+      const int64_t last = int64_t(score_dim_) - 1;
+      if (!sketch_) {
+        kt[last * ld + j] = scale(row) * scale(row);
+        continue;
+      }
+      const float un = residual_norm(row);
+      const float z = un * k;
       const uint8_t* bits = row + codes_bytes_ + 4;
       for (int64_t i = 0; i < d; ++i) kt[(d + i) * ld + j] = (bits[i / 8] >> (i % 8)) & 1 ? z : -z;
+      kt[last * ld + j] = un * un;
     }
   }
   void values_to_mix_space(const uint8_t* rows, size_t stride, int64_t n, float* out) const override {
@@ -351,6 +382,67 @@ class Tq3Row final : public RowCodec {
   }
 
  private:
+  // Query factors of the softmax correction (kv_codec.cpp's header): the sketch
+  // term's gain (alpha) and the factor of the key term (|u|^2 for tq3, s^2 for
+  // tq3m / tq4m). softmax_scale 0: the plain estimate (gain 1, no key term).
+  struct SoftmaxTerms {
+    float sketch_gain = 1.0f, key_term = 0.0f;
+  };
+  SoftmaxTerms softmax_terms(const float* q, const float* qw, const float* qjl_weight, float softmax_scale) const {
+    SoftmaxTerms st;
+    if (softmax_scale == 0.0f) return st;
+    const int64_t d = head_dim_;
+    double qq = 0, qwqw = 0, ww = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      qq += double(q[i]) * q[i];
+      qwqw += double(qw[i]) * qw[i];
+      ww += qjl_weight ? double(qjl_weight[i]) * qjl_weight[i] : 1.0;
+    }
+    if (!sketch_) {  // + a P / 2, P = |q / w|^2 s^2 D
+      st.key_term = float(softmax_scale * qwqw * distortion_ / 2);
+      return st;
+    }
+    // Per unit |u|^2: v (the QJL term's variance) and P (the spread of q . r).
+    const double v = std::numbers::pi / 2 * qwqw / double(d), p = qq / ww;
+    const double alpha = p + v > 0 ? p / (p + v) : 1.0;
+    st.sketch_gain = float(alpha);
+    st.key_term = float(softmax_scale * alpha * v / 2);
+    return st;
+  }
+  // out[j] = gain * (S qw)_j, j < d.
+  void sketch_query(const float* qw, float gain, float* out) const {
+    const int64_t d = head_dim_;
+    for (int64_t j = 0; j < d; ++j) {
+      const float* sj = &s_[size_t(j * d)];
+      float p = 0;
+      for (int64_t i = 0; i < d; ++i) p += sj[i] * qw[i];
+      out[j] = gain * p;
+    }
+  }
+  // The codes' mean squared error per coordinate in units of the row scale
+  // squared, E|y - s L(c)|^2 / (d s^2), over N(0, 1) rows (what the rotation
+  // makes of any row): the codec's quantizer decides it, so it is measured
+  // once here with a fixed seed rather than assumed.
+  float measure_distortion() const {
+    const int64_t d = head_dim_, n = 64;
+    const std::vector<float> g = gaussian_matrix(n, d, kDistortionSeed);
+    double err = 0, norm = 0;
+    uint8_t c[512];
+    for (int64_t r = 0; r < n; ++r) {
+      const float* y = &g[size_t(r * d)];
+      fp16_t s16;
+      if (bits_ == 3) quant::ref::tq3_quantize_rotated(y, d, c, s16);
+      else quant::ref::tq4_quantize_rotated(y, d, c, s16);
+      const float s = fp16_to_f32(s16);
+      for (int64_t i = 0; i < d; ++i) {
+        const float e = y[i] - s * (bits_ == 3 ? kLevels.v[c[i]] : kLevels.v4[c[i]]);
+        err += double(e) * e;
+      }
+      norm += double(s) * s * double(d);
+    }
+    return float(err / norm);
+  }
+
   // y[i] = s * level(code i).
   void unpack_scaled(const uint8_t* row, float s, float* y) const {
     const int64_t d = head_dim_;
@@ -400,6 +492,7 @@ class Tq3Row final : public RowCodec {
   int bits_;
   int block_;
   size_t codes_bytes_;
+  float distortion_ = 0;  // tq3m, tq4m: measure_distortion()
   std::vector<float> s_;  // [d, d] QJL matrix, row j = s_j
 };
 

@@ -14,9 +14,13 @@
 //                          one fp16 scale per row; keys add a 1-bit QJL sketch
 //                          of the quantization residual and its norm, which
 //                          makes q . k unbiased. Scored in the rotated space.
-//                          Keys are centred first (centers_keys below).
+//                          Keys are centred first (centers_keys below). For
+//                          softmax, the sketch's term is shrunk to its
+//                          posterior mean and the posterior variance added
+//                          (see prepare_query's softmax_scale).
 //   tq3m                   tq3 keys without the sketch (the biased MSE-only
-//                          estimator; an ablation of the QJL term). As a value
+//                          estimator; an ablation of the QJL term); for softmax
+//                          it adds half the codes' expected score variance. As a value
 //                          codec tq3 and tq3m are the same rows.
 //   tq4m                   tq3m with 4-bit Lloyd-Max codes (34 bytes a row of 64:
 //                          a bit more than tq3's key, less score noise than its
@@ -57,9 +61,16 @@ class RowCodec {
   virtual void decode(const uint8_t* row, float* y, const float* qjl_weight = nullptr) const = 0;
 
   // Keys. `prepared` holds query_floats() floats (caller's scratch, one per thread).
+  // softmax_scale: 0 for the plain estimate of q . k (tq3's: unbiased); else the
+  // scale attention multiplies scores by before softmax, for the score s whose
+  // exp(scale * s) estimates exp(scale * q . k) given the stored row. The two
+  // differ for tq3, tq3m and tq4m, whose score error would otherwise bias exp()
+  // by a per-key factor that does not average out over the context
+  // (kv_codec.cpp says how they correct it); other codecs ignore it.
   size_t query_floats() const { return query_floats_; }
-  virtual void prepare_query(const float* q, float* prepared, const float* qjl_weight = nullptr) const = 0;
-  // scores[j] = q . k_j for rows at rows + j * stride, j < n.
+  virtual void prepare_query(const float* q, float* prepared, const float* qjl_weight = nullptr,
+                             float softmax_scale = 0.0f) const = 0;
+  // scores[j] = the estimate of q . k_j for rows at rows + j * stride, j < n.
   virtual void score(const uint8_t* rows, size_t stride, int64_t n, const float* prepared, float* scores) const = 0;
 
   // Values: out[head_dim] = sum_j weights[j] v_j (overwrites out). scratch: mix_floats() floats.
@@ -72,8 +83,10 @@ class RowCodec {
   // query and its key rows into a "score space" of score_dim() floats where the
   // score is a plain dot product (the same estimate score() computes), and its
   // value rows into a "mix space" of head_dim floats that finish_mix() maps back.
+  // softmax_scale as for prepare_query.
   size_t score_dim() const { return score_dim_; }
-  virtual void query_to_score_space(const float* q, float* out, const float* qjl_weight = nullptr) const = 0;
+  virtual void query_to_score_space(const float* q, float* out, const float* qjl_weight = nullptr,
+                                    float softmax_scale = 0.0f) const = 0;
   // Key rows j < n into the transposed tile kt[i * ld + j], i < score_dim().
   virtual void keys_to_score_space(const uint8_t* rows, size_t stride, int64_t n, float* kt, int64_t ld) const = 0;
   // Value rows j < n into out[j * head_dim + i].

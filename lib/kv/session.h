@@ -1,7 +1,8 @@
 // KV sessions: a conversation's KV cache, position and tokens saved to a file
 // and loaded back, so that a follow-up turn processes only its new tokens.
 //
-// File (little-endian), version 1:
+// File (little-endian), version 2 (1 held post-RoPE key centres; 2 holds them
+// un-rotated, KvCache::calibrate):
 //   magic "MOELABKV" | u32 version | u32 reserved (0)
 //   model identity: 32 ASCII hex digits (model/identity.h)
 //   kv codec: u32 length | bytes (the canonical "k" or "k/v" form)
@@ -27,7 +28,7 @@
 
 namespace moelab::kv {
 
-inline constexpr uint32_t kSessionVersion = 1;
+inline constexpr uint32_t kSessionVersion = 2;
 
 // Writes positions [0, n_past) of `cache`; tokens.size() must equal n_past.
 // Written to a temporary file renamed into place.

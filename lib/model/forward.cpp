@@ -91,7 +91,8 @@ Forward::Forward(const Config& config, const Weights& weights, ExpertSource& exp
                  const ForwardOptions& options)
     : config_(config), weights_(weights), experts_(experts), pool_(pool), options_(options),
       top_k_(options.top_k > 0 ? options.top_k : config.n_expert_used),
-      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec),
+      kv_(config.n_layer, options.n_ctx, config.n_head_kv, config.head_dim, options.kv_codec,
+          kv::KvRope{config.n_rot, config.rope_freq_base, config.rope == RopeKind::neox}),
       attend_(kv_, config.n_head, std::max<int64_t>(options.n_batch, 1), pool.size()) {
   if (config.is_moe() && (top_k_ < 1 || top_k_ > config.n_expert))
     throw Error("top_k " + std::to_string(top_k_) + " out of range [1, " + std::to_string(config.n_expert) + "]");

@@ -68,7 +68,7 @@ TEST(KvAttention, TiledMatchesPerRowScoreAndMix) {
           for (int64_t d = 0; d < kHeadDim; ++d) qr[size_t(d)] = fp16_to_f32(f32_to_fp16(q[d]));
           q = qr.data();
         }
-        kc.prepare_query(q, prepared.data(), c.qjl_weight(0, hk));
+        kc.prepare_query(q, prepared.data(), c.qjl_weight(0, hk), 1.0f / 8.0f);  // softmax scale 1/sqrt(64)
         kc.score(c.k_head(0, 0, hk), c.pos_stride_k(), keys, prepared.data(), scores.data());
         if (c.exact_sink()) {
           double s0 = 0;
@@ -114,6 +114,76 @@ TEST(KvAttention, SplitBatchesGiveIdenticalBits) {
     }
     EXPECT_EQ(std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)), 0) << codec;
   }
+}
+
+// Post-RoPE keys of a fixed pre-RoPE mean turn with their position, so a
+// fixed centre fitted on the first batch goes stale further on. With the
+// cache told the RoPE (KvRope), the centre turns with each key and attention
+// adds it back: late queries' attention stays close to exact attention, and
+// closer than with the fixed centre.
+TEST(KvAttention, CentreFollowsRopeAtLatePositions) {
+  const int64_t n = 1024, first_batch = 64, late = 64, kv_dim = kHeadsKv * kHeadDim, q_dim = kHeads * kHeadDim;
+  const KvRope rope{kHeadDim, 10000.0f, false};
+  std::mt19937_64 rng(23);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> mean(static_cast<size_t>(kv_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim)), q(size_t(n * q_dim));
+  for (float& m : mean) m = 2.0f * nd(rng);
+  auto turn = [&](float* x, int64_t pos) {  // model/forward.cpp's rope, norm pairs
+    float theta = float(pos);
+    const float scale = std::pow(rope.base, -2.0f / float(kHeadDim));
+    for (int64_t i = 0; i < kHeadDim / 2; ++i, theta *= scale) {
+      const float c = std::cos(theta), s = std::sin(theta), x0 = x[2 * i], x1 = x[2 * i + 1];
+      x[2 * i] = x0 * c - x1 * s;
+      x[2 * i + 1] = x0 * s + x1 * c;
+    }
+  };
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < kv_dim; ++i) {
+      k[size_t(t * kv_dim + i)] = mean[size_t(i)] + 0.5f * nd(rng);
+      v[size_t(t * kv_dim + i)] = nd(rng);
+    }
+    for (int64_t i = 0; i < q_dim; ++i) q[size_t(t * q_dim + i)] = 0.5f * nd(rng);
+    for (int64_t h = 0; h < kHeadsKv; ++h) turn(&k[size_t(t * kv_dim + h * kHeadDim)], t);
+    for (int64_t h = 0; h < kHeads; ++h) turn(&q[size_t(t * q_dim + h * kHeadDim)], t);
+  }
+  ThreadPool pool(2);
+  double err[2] = {};  // fixed centre, centre following RoPE
+  for (int follow = 0; follow < 2; ++follow) {
+    KvCache cache(1, n, kHeadsKv, kHeadDim, "tq3/f32", follow ? rope : KvRope{});  // exact values: the keys' error alone
+    EXPECT_EQ(cache.rope_dims(), follow ? kHeadDim : 0);
+    cache.calibrate(0, q.data(), k.data(), first_batch, kGroup);
+    for (int64_t t = 0; t < n; ++t) cache.store(0, t, &k[size_t(t * kv_dim)], &v[size_t(t * kv_dim)]);
+    cache.set_n_past(n);
+    Attention attention(cache, kHeads, late, pool.size());
+    std::vector<float> out(size_t(late * q_dim));
+    attention.run(0, &q[size_t((n - late) * q_dim)], late, n - late, out.data(), pool);
+    double e2 = 0, ref2 = 0;
+    for (int64_t t = n - late; t < n; ++t)
+      for (int64_t h = 0; h < kHeads; ++h) {  // exact attention in double
+        const int64_t hk = h / kGroup;
+        const float* qt = &q[size_t(t * q_dim + h * kHeadDim)];
+        std::vector<double> p(static_cast<size_t>(t + 1));
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j <= t; ++j) {
+          double s = 0;
+          for (int64_t d = 0; d < kHeadDim; ++d) s += double(qt[d]) * k[size_t(j * kv_dim + hk * kHeadDim + d)];
+          p[size_t(j)] = s / 8.0;
+          mx = std::max(mx, p[size_t(j)]);
+        }
+        for (double& x : p) sum += (x = std::exp(x - mx));
+        for (int64_t d = 0; d < kHeadDim; ++d) {
+          double ref = 0;
+          for (int64_t j = 0; j <= t; ++j) ref += p[size_t(j)] / sum * v[size_t(j * kv_dim + hk * kHeadDim + d)];
+          const double o = out[size_t((t - (n - late)) * q_dim + h * kHeadDim + d)];
+          e2 += (o - ref) * (o - ref);
+          ref2 += ref * ref;
+        }
+      }
+    err[follow] = std::sqrt(e2 / ref2);
+  }
+  // Measured: 0.150 fixed, 0.034 following.
+  EXPECT_LT(err[1], 0.5 * err[0]) << "relative attention error: fixed centre " << err[0] << ", following RoPE " << err[1];
+  EXPECT_LT(err[1], 0.1) << "following RoPE";
 }
 
 }  // namespace

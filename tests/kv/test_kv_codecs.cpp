@@ -169,6 +169,48 @@ TEST(KvCodec, Tq3ScoreIsUnbiasedAndMseCodesAreNot) {
 }
 
 
+// Score errors s - q . k of one key codec over n keys k ~ N(0, 1) with queries
+// q = (k + noise) * gain (a few loud query channels, as LLM queries have),
+// scored plain and with the channel weights w (the same keys and queries).
+struct ErrorStats {
+  double mean = 0, sd = 0, mean_square = 0;
+};
+struct PlainAndWeighted {
+  ErrorStats plain, weighted;
+};
+PlainAndWeighted channel_weight_score_errors(const RowCodec& codec, const std::vector<float>& gain,
+                                             const std::vector<float>& w, int n, std::mt19937_64& rng) {
+  const int64_t hd = codec.head_dim();
+  std::vector<uint8_t> row(codec.row_bytes());
+  std::vector<float> prepared(codec.query_floats()), q(static_cast<size_t>(hd));
+  double sum[2] = {}, sum2[2] = {};
+  for (int i = 0; i < n; ++i) {
+    const auto k = gaussian(rng, hd), noise = gaussian(rng, hd);
+    double exact = 0;
+    for (int64_t d = 0; d < hd; ++d) {
+      q[size_t(d)] = (k[size_t(d)] + noise[size_t(d)]) * gain[size_t(d)];
+      exact += double(q[size_t(d)]) * k[size_t(d)];
+    }
+    for (int weighted = 0; weighted < 2; ++weighted) {
+      const float* cw = weighted ? w.data() : nullptr;
+      float s;
+      codec.encode(k.data(), row.data(), cw);
+      codec.prepare_query(q.data(), prepared.data(), cw);
+      codec.score(row.data(), row.size(), 1, prepared.data(), &s);
+      sum[weighted] += s - exact;
+      sum2[weighted] += (s - exact) * (s - exact);
+    }
+  }
+  PlainAndWeighted out;
+  for (int weighted = 0; weighted < 2; ++weighted) {
+    ErrorStats& e = weighted ? out.weighted : out.plain;
+    e.mean = sum[weighted] / n;
+    e.mean_square = sum2[weighted] / n;
+    e.sd = std::sqrt(e.mean_square - e.mean * e.mean);
+  }
+  return out;
+}
+
 // The channel weights of tq3's sketch keep the estimate unbiased and, for
 // queries with a few outlier channels (as LLM queries have), shrink its spread.
 TEST(KvCodec, Tq3WeightedSketchIsUnbiasedWithLessSpread) {
@@ -180,35 +222,10 @@ TEST(KvCodec, Tq3WeightedSketchIsUnbiasedWithLessSpread) {
   double mean_rms = 0;
   for (int64_t i = 0; i < hd; ++i) mean_rms += std::sqrt(2.0) * gain[size_t(i)] / double(hd);
   for (int64_t i = 0; i < hd; ++i) w[size_t(i)] = float(std::sqrt(std::sqrt(2.0) * gain[size_t(i)] / mean_rms));
-  std::vector<uint8_t> row(tq3->row_bytes()), row_w(tq3->row_bytes());
-  std::vector<float> prepared(tq3->query_floats()), prepared_w(tq3->query_floats());
-  const int n = 6000;
-  double sum = 0, sum2 = 0, sum_w = 0, sum2_w = 0;
-  for (int i = 0; i < n; ++i) {
-    const auto k = gaussian(rng, hd), noise = gaussian(rng, hd);
-    std::vector<float> q(static_cast<size_t>(hd));
-    double exact = 0;
-    for (int64_t d = 0; d < hd; ++d) {
-      q[size_t(d)] = (k[size_t(d)] + noise[size_t(d)]) * gain[size_t(d)];
-      exact += double(q[size_t(d)]) * k[size_t(d)];
-    }
-    float s, s_w;
-    tq3->encode(k.data(), row.data());
-    tq3->prepare_query(q.data(), prepared.data());
-    tq3->score(row.data(), row.size(), 1, prepared.data(), &s);
-    tq3->encode(k.data(), row_w.data(), w.data());
-    tq3->prepare_query(q.data(), prepared_w.data(), w.data());
-    tq3->score(row_w.data(), row_w.size(), 1, prepared_w.data(), &s_w);
-    sum += s - exact;
-    sum2 += (s - exact) * (s - exact);
-    sum_w += s_w - exact;
-    sum2_w += (s_w - exact) * (s_w - exact);
-  }
-  const double mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
-  const double mean_w = sum_w / n, sd_w = std::sqrt(sum2_w / n - mean_w * mean_w);
-  EXPECT_LT(std::fabs(mean_w), 0.06 * sd_w) << "mean " << mean_w << " sd " << sd_w;
-  EXPECT_LT(std::fabs(mean), 0.06 * sd) << "mean " << mean << " sd " << sd;
-  EXPECT_LT(sd_w, 0.8 * sd) << "weighted sd " << sd_w << ", plain sd " << sd;
+  const PlainAndWeighted e = channel_weight_score_errors(*tq3, gain, w, 6000, rng);
+  EXPECT_LT(std::fabs(e.weighted.mean), 0.06 * e.weighted.sd) << "mean " << e.weighted.mean << " sd " << e.weighted.sd;
+  EXPECT_LT(std::fabs(e.plain.mean), 0.06 * e.plain.sd) << "mean " << e.plain.mean << " sd " << e.plain.sd;
+  EXPECT_LT(e.weighted.sd, 0.8 * e.plain.sd) << "weighted sd " << e.weighted.sd << ", plain sd " << e.plain.sd;
 }
 
 // The channel weights also shape the 3-bit codes (keys coded as w * k, scored
@@ -224,30 +241,68 @@ TEST(KvCodec, Tq3ChannelWeightsShrinkTheCodesScoreError) {
   for (int64_t i = 0; i < hd; ++i) mean += gain[size_t(i)] / double(hd);
   for (int64_t i = 0; i < hd; ++i) w[size_t(i)] = float(std::sqrt(gain[size_t(i)] / mean));
   for (const char* name : {"tq3m", "tq4m"}) {
+    const PlainAndWeighted e = channel_weight_score_errors(*make_row_codec(name, Role::key, hd), gain, w, 4000, rng);
+    EXPECT_LT(e.weighted.mean_square, 0.6 * e.plain.mean_square)
+        << name << ": weighted " << e.weighted.mean_square << ", plain " << e.plain.mean_square;
+  }
+}
+
+// Softmax weighs a key by exp(a s) (a = 1/sqrt(head_dim)); a noisy or
+// variance-dropping score estimate biases that weight by a per-key factor that
+// does not average out over many keys. With the softmax correction
+// (prepare_query's softmax_scale) the sum of exp(a s) over many random keys
+// matches the exact one: tq3's plain (unbiased) estimate overshoots it, the
+// MSE-only codes' undershoots it. For tq3 the correction also shrinks the
+// sketch's noise, so the probabilities themselves get closer to the exact ones.
+TEST(KvCodec, SoftmaxCorrectionMatchesTheExactExpSum) {
+  std::mt19937_64 rng(19);
+  const int64_t hd = 64, n_keys = 4000, n_queries = 32;
+  const float a = 0.125f;  // 1 / sqrt(64)
+  std::vector<std::vector<float>> keys;
+  for (int64_t j = 0; j < n_keys; ++j) keys.push_back(gaussian(rng, hd));
+  std::vector<std::vector<float>> queries;
+  for (int64_t i = 0; i < n_queries; ++i) queries.push_back(gaussian(rng, hd, 3.0f));  // a |q| ~ 3: peaked rows
+  for (const char* name : {"tq3", "tq3m", "tq4m"}) {
     const auto codec = make_row_codec(name, Role::key, hd);
-    std::vector<uint8_t> row(codec->row_bytes());
-    std::vector<float> prepared(codec->query_floats());
-    double se = 0, se_w = 0;
-    const int n = 4000;
-    for (int i = 0; i < n; ++i) {
-      const auto k = gaussian(rng, hd), noise = gaussian(rng, hd);
-      std::vector<float> q(static_cast<size_t>(hd));
-      double exact = 0;
-      for (int64_t d = 0; d < hd; ++d) {
-        q[size_t(d)] = (k[size_t(d)] + noise[size_t(d)]) * gain[size_t(d)];
-        exact += double(q[size_t(d)]) * k[size_t(d)];
+    std::vector<uint8_t> rows(size_t(n_keys) * codec->row_bytes());
+    for (int64_t j = 0; j < n_keys; ++j) codec->encode(keys[size_t(j)].data(), &rows[size_t(j) * codec->row_bytes()]);
+    std::vector<float> prepared(codec->query_floats()), plain(static_cast<size_t>(n_keys)),
+        corrected(static_cast<size_t>(n_keys));
+    double bias_plain = 0, bias_corrected = 0, tv_plain = 0, tv_corrected = 0;
+    for (const auto& q : queries) {
+      codec->prepare_query(q.data(), prepared.data(), nullptr, 0.0f);
+      codec->score(rows.data(), codec->row_bytes(), n_keys, prepared.data(), plain.data());
+      codec->prepare_query(q.data(), prepared.data(), nullptr, a);
+      codec->score(rows.data(), codec->row_bytes(), n_keys, prepared.data(), corrected.data());
+      std::vector<double> exact(static_cast<size_t>(n_keys));
+      double sum = 0, sum_p = 0, sum_c = 0;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < hd; ++d) s += double(q[size_t(d)]) * keys[size_t(j)][size_t(d)];
+        exact[size_t(j)] = s;
+        sum += std::exp(a * s);
+        sum_p += std::exp(a * double(plain[size_t(j)]));
+        sum_c += std::exp(a * double(corrected[size_t(j)]));
       }
-      float s, s_w;
-      codec->encode(k.data(), row.data());
-      codec->prepare_query(q.data(), prepared.data());
-      codec->score(row.data(), row.size(), 1, prepared.data(), &s);
-      codec->encode(k.data(), row.data(), w.data());
-      codec->prepare_query(q.data(), prepared.data(), w.data());
-      codec->score(row.data(), row.size(), 1, prepared.data(), &s_w);
-      se += (s - exact) * (s - exact);
-      se_w += (s_w - exact) * (s_w - exact);
+      bias_plain += std::log(sum_p / sum) / n_queries;
+      bias_corrected += std::log(sum_c / sum) / n_queries;
+      for (int64_t j = 0; j < n_keys; ++j) {  // total variation between the softmax rows
+        const double p = std::exp(a * exact[size_t(j)]) / sum;
+        tv_plain += std::fabs(std::exp(a * double(plain[size_t(j)])) / sum_p - p) / n_queries;
+        tv_corrected += std::fabs(std::exp(a * double(corrected[size_t(j)])) / sum_c - p) / n_queries;
+      }
     }
-    EXPECT_LT(se_w, 0.6 * se) << name << ": weighted " << se_w / n << ", plain " << se / n;
+    const std::string what = std::string(name) + ": log-sum bias plain " + std::to_string(bias_plain) + ", corrected " +
+                             std::to_string(bias_corrected) + "; probability TV plain " + std::to_string(tv_plain) +
+                             ", corrected " + std::to_string(tv_corrected);
+    if (std::string(name) == "tq3") {
+      EXPECT_GT(bias_plain, 0.05) << what;  // exp() of the sketch's noise: too much weight
+      EXPECT_LT(tv_corrected, 0.8 * tv_plain) << what;
+    } else {
+      EXPECT_LT(bias_plain, -0.02) << what;  // the codes' dropped variance: too little
+    }
+    // At least halved (tq4m's bias is small, ~3x the sampling noise of 32 peaked rows).
+    EXPECT_LT(std::fabs(bias_corrected), 0.5 * std::fabs(bias_plain)) << what;
   }
 }
 
