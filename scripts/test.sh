@@ -19,12 +19,23 @@ export MOELAB_SMOLLM2
 
 # The regression gate: a short bench suite, normalised by the same-run memory
 # bandwidth, against the committed baseline (results/baseline/).
-if [ "${MOELAB_REGRESS:-1}" = 1 ]; then
+# A timing regression must show in two bench runs in a row: a shared VM's
+# neighbours can slow one run's kernels by a third (seen 2026-12-01: q4_k GEMV
+# -50% in one run, -23% in the next minutes later, no code change). Accuracy
+# figures are deterministic, so a second run cannot hide them.
+regress_gate() {
   "$build/bin/bench_codecs" --benchmark_filter="$(cat "$root/results/baseline/bench_ci.filter")" \
     --benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_out_format=json \
     --benchmark_out="$build/bench_ci.json" >/dev/null
   "$build/bin/moelab" regress "$root/results/baseline/bench_ci.json" "$build/bench_ci.json" \
     --tolerances "$root/results/baseline/tolerances.json" --markdown "$build/regress.md" >/dev/null
+}
+if [ "${MOELAB_REGRESS:-1}" = 1 ]; then
+  if ! regress_gate; then
+    echo "regress: a figure regressed; running the bench again to confirm"
+    cp "$build/regress.md" "$build/regress.first.md"
+    regress_gate
+  fi
 fi
 
 # One clang build with AddressSanitizer + UndefinedBehaviorSanitizer serves
