@@ -200,9 +200,8 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
       const double rereads = double(r.reread_misses + r.reread_prefetches);
       const double capacity = in.page_cache_bytes > 0
                                   ? in.page_cache_bytes
-                                  : perfmodel::kPageCacheShare * std::max(0.0, hw.ram_gb.value * 1e9 -
-                                                                                   facts.shape.resident_params_total *
-                                                                                       sc.resident_bits / 8);
+                                  : perfmodel::page_cache_capacity_bytes(
+                                        hw.ram_gb.value, facts.shape.resident_params_total * sc.resident_bits / 8);
       const double held = r.distinct_read > 0 ? std::min(1.0, capacity / (double(r.distinct_read) * expert_bytes)) : 1;
       sc.page_cache_read_share = reads > 0 ? rereads / reads * held : 0;
     }

@@ -40,19 +40,9 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   float* c = &k_centre_[size_t(layer * kv_dim)];
   // Keys turned back to position 0 (R(-t) k_t) when the centre follows RoPE.
   std::vector<float> k0(static_cast<size_t>(n * kv_dim));
-  for (int64_t t = 0; t < n; ++t) {
-    const float* kt = k + t * kv_dim;
-    float* out = &k0[size_t(t * kv_dim)];
-    std::copy(kt, kt + kv_dim, out);
-    for (int64_t i = 0; i < rope_dims() / 2; ++i) {
-      const double cs = std::cos(double(t) * rope_freq_[size_t(i)]), sn = std::sin(double(t) * rope_freq_[size_t(i)]);
-      for (int64_t h = 0; h < n_head_kv_; ++h) {
-        const int64_t a = h * head_dim_ + pair_a(i), b = h * head_dim_ + pair_b(i);
-        out[a] = float(kt[a] * cs + kt[b] * sn);
-        out[b] = float(-kt[a] * sn + kt[b] * cs);
-      }
-    }
-  }
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      turn(k + t * kv_dim + h * head_dim_, &k0[size_t(t * kv_dim + h * head_dim_)], -t);
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
     for (int64_t t = 1; t < n; ++t) sum += k0[size_t(t * kv_dim + i)];
@@ -101,15 +91,18 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   }
 }
 
-void KvCache::centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const {
-  const float* c = key_centre(layer, h);
-  std::copy(c, c + head_dim_, out);
+void KvCache::turn(const float* x, float* out, int64_t pos) const {
+  std::copy(x, x + head_dim_, out);
   for (int64_t i = 0; i < rope_dims() / 2; ++i) {
     const double cs = std::cos(double(pos) * rope_freq_[size_t(i)]), sn = std::sin(double(pos) * rope_freq_[size_t(i)]);
     const int64_t a = pair_a(i), b = pair_b(i);
-    out[a] = float(c[a] * cs - c[b] * sn);
-    out[b] = float(c[a] * sn + c[b] * cs);
+    out[a] = float(x[a] * cs - x[b] * sn);
+    out[b] = float(x[a] * sn + x[b] * cs);
   }
+}
+
+void KvCache::centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const {
+  turn(key_centre(layer, h), out, pos);
 }
 
 void KvCache::rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const {

@@ -121,6 +121,9 @@ class KvCache {
   size_t offset(int64_t layer, int64_t pos, int64_t h, size_t head_bytes) const {
     return ((size_t(layer) * size_t(n_ctx_) + size_t(pos)) * size_t(n_head_kv_) + size_t(h)) * head_bytes;
   }
+  // out[head_dim] = x turned by RoPE to position pos over the rope_dims() dims
+  // (negative pos turns back), the other dims copied.
+  void turn(const float* x, float* out, int64_t pos) const;
   // Dims (a, b) of rotary pair i.
   int64_t pair_a(int64_t i) const { return rope_.neox ? i : 2 * i; }
   int64_t pair_b(int64_t i) const { return rope_.neox ? i + rope_.n_rot / 2 : 2 * i + 1; }

@@ -16,6 +16,8 @@ StoreReplay replay_store(const RoutingTrace& trace, store::CachePolicy policy, s
   for (const RoutingTrace::Prefetch& p : trace.prefetches)
     if (p.target < 0 || p.target >= trace.n_layer || size_t(p.offset) + p.count > trace.prefetch_ids.size())
       throw Error("cache simulation: a recorded prefetch is out of range");
+  for (const int32_t e : trace.prefetch_ids)
+    if (e < 0 || e >= trace.n_expert) throw Error("cache simulation: a recorded prefetch is out of range");
   // The smallest aligned slot: the simulation needs the bookkeeping, not the bytes.
   store::ExpertCache cache(policy, trace.n_layer, trace.n_expert, store::kIoAlign, n_slots);
   std::vector<uint8_t> seen(size_t(trace.n_layer * trace.n_expert), 0);
@@ -48,7 +50,6 @@ StoreReplay replay_store(const RoutingTrace& trace, store::CachePolicy policy, s
       if ((p.target == l) != same_layer) continue;
       for (uint32_t i = 0; i < p.count; ++i) {
         const int32_t e = trace.prefetch_ids[p.offset + i];
-        if (e < 0 || e >= trace.n_expert) throw Error("cache simulation: a recorded prefetch is out of range");
         if (cache.find(p.target, e) >= 0) continue;
         const int s = cache.victim(int(l), true);
         if (s < 0) break;

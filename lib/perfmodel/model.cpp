@@ -80,7 +80,7 @@ Prediction predict(const HardwareProfile& hw, const ModelShape& shape, const Sce
       cap_bytes = *sc.expert_cache_bytes;
     } else if (sc.page_cache && sc.io != IoMode::direct) {
       const double process = sc.process_resident_bytes > 0 ? sc.process_resident_bytes : resident_total_bytes;
-      cap_bytes = kPageCacheShare * std::max(0.0, hw.ram_gb.value * 1e9 - process);
+      cap_bytes = page_cache_capacity_bytes(hw.ram_gb.value, process);
     }
     const int64_t n_items = shape.n_moe_layers * shape.n_expert;
     const int64_t cap = std::min<int64_t>(n_items, int64_t(std::floor(cap_bytes / expert_bytes)));

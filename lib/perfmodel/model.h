@@ -26,6 +26,7 @@
 // roofline: each resource at its peak, perfectly overlapped.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -40,6 +41,11 @@ namespace moelab::perfmodel {
 // ~42 GB left on the 48 GB M3 Max, ~50 GB of the ~58.5 GB left on the 64 GB
 // RTX 4090 box (both 0.84).
 inline constexpr double kPageCacheShare = 0.84;
+// Bytes the OS page cache can hold beside a process whose weights take
+// `process_bytes`: kPageCacheShare of the RAM left.
+inline double page_cache_capacity_bytes(double ram_gb, double process_bytes) {
+  return kPageCacheShare * std::max(0.0, ram_gb * 1e9 - process_bytes);
+}
 
 enum class IoMode : uint8_t { resident, mmap, pread, direct };
 IoMode parse_io_mode(const std::string& name);  // resident | mmap | pread | direct; throws moelab::Error
