@@ -51,6 +51,10 @@ store::StoreCounters minus(const store::StoreCounters& a, const store::StoreCoun
   d.cache_hits = a.cache_hits - b.cache_hits;
   d.cache_misses = a.cache_misses - b.cache_misses;
   d.io_wait_ns = a.io_wait_ns - b.io_wait_ns;
+  d.read_ns = a.read_ns - b.read_ns;
+  d.prefetch_read_ns = a.prefetch_read_ns - b.prefetch_read_ns;
+  d.prefetch_reads = a.prefetch_reads - b.prefetch_reads;
+  d.prefetch_bytes = a.prefetch_bytes - b.prefetch_bytes;
   d.cache_bytes = a.cache_bytes;
   d.spec.resize(a.spec.size());
   for (size_t i = 0; i < a.spec.size(); ++i) {
@@ -133,6 +137,9 @@ TimedRun run_timed(engine::Engine& engine, std::span<const int32_t> stream, int6
   m.set("prefill_bytes_read", double(pre.bytes_read));
   m.set("read_mb_s", double(dec.bytes_read) / kMiB / decode_s);
   m.set("io_wait_ms", double(dec.io_wait_ns) * 1e-6);
+  m.set("read_ms", double(dec.read_ns) * 1e-6);
+  m.set("prefetch_read_ms", double(dec.prefetch_read_ns) * 1e-6);
+  m.set("prefetch_mb", double(dec.prefetch_bytes) / kMiB);
   const uint64_t acquisitions = dec.cache_hits + dec.cache_misses;
   if (acquisitions) m.set("cache_hit_rate", dec.hit_rate());
   uint64_t predicted = 0, correct = 0, needed = 0;

@@ -11,7 +11,6 @@
 #include "perfmodel/cache_sim.h"
 #include "metrics/bandwidth.h"
 #include "metrics/timer.h"
-#include "perfmodel/calibrate.h"
 #include "quant/codec.h"
 #include "store/streaming_experts.h"
 
@@ -88,6 +87,29 @@ struct CodecMix {
 
 }  // namespace
 
+std::vector<perfmodel::GemvCall> decode_layer_calls(const model::Config& c, const model::LayerWeights& l,
+                                                    int64_t top_k) {
+  std::vector<perfmodel::GemvCall> calls;
+  auto add = [&](const quant::QMatrix& m, int64_t rows, bool expert = false, int n_mats = 1, int x_rows = 1) {
+    if (m.codec) calls.push_back({std::string(m.codec->name), rows, m.cols, n_mats, x_rows, expert});
+  };
+  for (const quant::QMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo}) add(*m, m->rows);
+  if (!c.is_moe()) {
+    for (const quant::QMatrix* m : {&l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*m, m->rows);
+    return calls;
+  }
+  for (const quant::QMatrix* m : {&l.router, &l.gate_shexp, &l.up_shexp, &l.down_shexp}) add(*m, m->rows);
+  const int k = int(top_k);
+  if (l.gate_exps.codec == l.up_exps.codec) {
+    add(l.gate_exps, c.n_ff_exp, true, 2 * k);
+  } else {
+    add(l.gate_exps, c.n_ff_exp, true, k);
+    add(l.up_exps, c.n_ff_exp, true, k);
+  }
+  add(l.down_exps, c.n_embd, true, k, k);
+  return calls;
+}
+
 EngineFacts engine_facts(engine::Engine& engine) {
   const model::Model& m = engine.model();
   const model::Config& c = m.config();
@@ -108,6 +130,7 @@ EngineFacts engine_facts(engine::Engine& engine) {
   f.resident_codec = resident.main_codec();
   f.resident_bits = resident.bits();
   f.top_k = engine.forward().top_k();
+  if (!m.weights().layers.empty()) f.decode_calls = decode_layer_calls(c, m.weights().layers[0], f.top_k);
   if (c.is_moe() && experts.weights > 0) {
     s.n_moe_layers = c.n_layer;
     s.n_expert = c.n_expert;
@@ -282,17 +305,39 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
   const double mem = metrics::read_bandwidth_gbs(kWorkingSet, &pool, 3);
   hw.cpu.memory_read_gbs = {mem, "metrics::read_bandwidth_gbs over 128 MiB, re-measured before the point"};
   out["memory_read_gbs"] = mem;
-  for (const std::string& codec : {facts.resident_codec, facts.expert_codec}) {
-    if (!quant::find_codec(codec) || out.contains("gemv_" + codec)) continue;
-    const double rate = perfmodel::measure_gemv_gbs(codec, kWorkingSet, pool, 3);
-    hw.cpu.gemv_gbs[codec] = {rate, "quant::gemv over 128 MiB, re-measured before the point"};
-    out["gemv_" + codec] = rate;
+  if (!facts.decode_calls.empty()) {
+    // The kernels at the model's own shapes, dispatched as the forward pass
+    // does: what the weights' bytes cost per decode step.
+    const perfmodel::DecodeGemvRates r = perfmodel::measure_decode_gemv(facts.decode_calls, kWorkingSet, pool, 3);
+    const std::string source = "one decode layer's GEMVs at the model's shapes, dispatched as the forward pass does, "
+                               "over 128 MiB; re-measured before the point";
+    auto set = [&](const std::string& codec, double gbs) {
+      if (!(gbs > 0)) return;
+      hw.cpu.gemv_gbs[codec] = {gbs, source};
+      out["gemv_" + codec] = gbs;
+    };
+    if (r.expert_bytes > 0 && facts.expert_codec != facts.resident_codec) {
+      set(facts.resident_codec, r.resident_gbs);
+      set(facts.expert_codec, r.expert_gbs);
+    } else {  // one codec: the layer's bytes over its time
+      const double s = (r.resident_gbs > 0 ? r.resident_bytes / r.resident_gbs : 0) +
+                       (r.expert_gbs > 0 ? r.expert_bytes / r.expert_gbs : 0);
+      set(facts.resident_codec, s > 0 ? (r.resident_bytes + r.expert_bytes) / s : 0);
+    }
+  } else {
+    for (const std::string& codec : {facts.resident_codec, facts.expert_codec}) {
+      if (!quant::find_codec(codec) || out.contains("gemv_" + codec)) continue;
+      const double rate = perfmodel::measure_gemv_gbs(codec, kWorkingSet, pool, 3);
+      hw.cpu.gemv_gbs[codec] = {rate, "quant::gemv over 128 MiB, re-measured before the point"};
+      out["gemv_" + codec] = rate;
+    }
   }
   // The fixed cost of one parallel dispatch (wake the workers, wait at the
   // barrier) under the current load: the mean, since a descheduled worker makes
   // the tail what costs time. A MoE layer's decode step dispatches 8 times
   // (q, k, v, attention, o, router, experts' gate+up, experts' down:
-  // model/forward.cpp), a dense layer 7.
+  // model/forward.cpp), a dense layer 7; the GEMV calls measured above
+  // already include theirs, which leaves attention's.
   if (pool.size() > 1) {
     constexpr int kDispatches = 400;
     std::atomic<int64_t> sink{0};
@@ -300,9 +345,10 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     for (int i = 0; i < kDispatches; ++i)
       pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e, int) { sink += e - b; });
     const double us = double(metrics::now_ns() - t0) * 1e-3 / kDispatches;
-    const double per_layer = us * (facts.shape.is_moe() ? 8 : 7);
-    hw.cpu.layer_overhead_us =
-        perfmodel::Sourced{per_layer, "8 x the mean of 400 empty ThreadPool dispatches, re-measured before the point"};
+    const int dispatches = !facts.decode_calls.empty() ? 1 : facts.shape.is_moe() ? 8 : 7;
+    hw.cpu.layer_overhead_us = perfmodel::Sourced{
+        us * dispatches, std::to_string(dispatches) +
+                             " x the mean of 400 empty ThreadPool dispatches, re-measured before the point"};
     out["dispatch_us"] = us;
   }
   const store::IoStrategy io = store::parse_io_strategy(setup.engine.io);

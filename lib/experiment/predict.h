@@ -31,6 +31,7 @@
 #include "experiment/axes.h"
 #include "experiment/metric_table.h"
 #include "experiment/point.h"
+#include "perfmodel/calibrate.h"
 #include "perfmodel/hardware.h"
 #include "perfmodel/model.h"
 #include "perfmodel/routing.h"
@@ -67,8 +68,15 @@ struct EngineFacts {
   size_t cache_slots = 0;     // the store's cache, in experts
   double read_bytes = 0;      // one read of one expert part (aligned), as the layout issues it
   std::filesystem::path read_path;  // the file expert reads address (GGUF or .moepack)
+  std::vector<perfmodel::GemvCall> decode_calls;  // one decode layer's GEMVs, as the forward pass dispatches them
 };
 EngineFacts engine_facts(engine::Engine& engine);
+
+// One decode layer's GEMV calls at the model's shapes and codecs, in the
+// groups model/forward.cpp dispatches: q, k, v, o, the router, the shared
+// expert, the routed experts' gates and ups in one pass, their downs in one.
+std::vector<perfmodel::GemvCall> decode_layer_calls(const model::Config& c, const model::LayerWeights& l,
+                                                    int64_t top_k);
 
 struct PredictionInputs {
   // One run's routing (context, prompt, decode tokens) and, with speculation,

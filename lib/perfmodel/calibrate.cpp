@@ -161,6 +161,80 @@ double measure_gemv_gbs(const std::string& codec_name, size_t working_set, Threa
   return metrics::median(gbs);
 }
 
+DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t working_set, ThreadPool& pool, int reps) {
+  // Each call's matrices are tiles of a few properly encoded rows, copied
+  // `copies` times so the layers together pass the working set.
+  struct Prepared {
+    const GemvCall* call;
+    const quant::Codec* codec;
+    size_t matrix_bytes;
+    std::vector<float> x;          // [x_rows, cols]
+    std::vector<uint8_t> tile;     // up to 64 encoded rows, repeated to fill each matrix
+  };
+  std::vector<Prepared> calls;
+  DecodeGemvRates out;
+  size_t layer_bytes = 0;
+  int64_t max_out = 0;
+  for (const GemvCall& g : layer) {
+    const quant::Codec* c = quant::find_codec(g.codec);
+    if (!c) throw Error("calibrate: decode GEMV: unknown codec '" + g.codec + "'");
+    if (g.rows < 1 || g.cols < 1 || g.n_mats < 1 || (g.x_rows != 1 && g.x_rows != g.n_mats))
+      throw Error("calibrate: decode GEMV: bad call (" + g.codec + " " + std::to_string(g.rows) + " x " +
+                  std::to_string(g.cols) + ", " + std::to_string(g.n_mats) + " matrices, " + std::to_string(g.x_rows) +
+                  " activation rows)");
+    if (g.cols % c->block_values != 0)
+      throw Error("calibrate: decode GEMV: " + std::to_string(g.cols) + " columns are not whole " + g.codec + " blocks");
+    const size_t bytes = c->row_bytes(g.cols) * size_t(g.rows);
+    const int64_t tile_rows = std::min<int64_t>(64, g.rows);
+    calls.push_back({&g, c, bytes, gaussian_matrix(g.x_rows, g.cols, 13),
+                     quant::quantize(*c, gaussian_matrix(tile_rows, g.cols, 5), tile_rows, g.cols, nullptr, false,
+                                     &pool)});
+    layer_bytes += bytes * size_t(g.n_mats);
+    (g.expert ? out.expert_bytes : out.resident_bytes) += double(bytes) * g.n_mats;
+    max_out = std::max(max_out, g.rows * g.n_mats);
+  }
+  if (calls.empty()) return out;
+  const size_t copies = std::max<size_t>(1, (working_set + layer_bytes - 1) / layer_bytes);
+  AlignedBuffer buf(copies * layer_bytes);
+  std::vector<quant::QMatrix> mats;  // [copy][call][matrix]
+  size_t at = 0;
+  for (size_t copy = 0; copy < copies; ++copy) {
+    for (const Prepared& p : calls) {
+      for (int m = 0; m < p.call->n_mats; ++m) {
+        uint8_t* base = buf.data.get() + at;
+        for (size_t off = 0; off < p.matrix_bytes; off += p.tile.size())
+          std::memcpy(base + off, p.tile.data(), std::min(p.tile.size(), p.matrix_bytes - off));
+        mats.push_back(quant::make_qmatrix(*p.codec, base, p.matrix_bytes, p.call->rows, p.call->cols));
+        at += p.matrix_bytes;
+      }
+    }
+  }
+  std::vector<float> y(static_cast<size_t>(max_out));
+  quant::Activations act;
+  std::vector<double> resident_gbs, expert_gbs;
+  for (int rep = 0; rep <= reps; ++rep) {  // the first pass warms up (page faults, frequency)
+    int64_t resident_ns = 0, expert_ns = 0;
+    size_t m = 0;
+    for (size_t copy = 0; copy < copies; ++copy) {
+      for (const Prepared& p : calls) {
+        const auto group = std::span<const quant::QMatrix>(mats).subspan(m, size_t(p.call->n_mats));
+        m += group.size();
+        const int64_t t0 = metrics::now_ns();
+        act.encode(*p.codec, p.x.data(), p.call->x_rows, p.call->cols, quant::DotPath::quantized);
+        if (group.size() == 1) quant::gemv(group[0], act, y.data(), &pool);
+        else quant::multi_gemv(group, act, y.data(), &pool);
+        (p.call->expert ? expert_ns : resident_ns) += metrics::now_ns() - t0;
+      }
+    }
+    if (rep == 0) continue;
+    if (resident_ns > 0) resident_gbs.push_back(out.resident_bytes * double(copies) / double(resident_ns));
+    if (expert_ns > 0) expert_gbs.push_back(out.expert_bytes * double(copies) / double(expert_ns));
+  }
+  out.resident_gbs = resident_gbs.empty() ? 0 : metrics::median(resident_gbs);
+  out.expert_gbs = expert_gbs.empty() ? 0 : metrics::median(expert_gbs);
+  return out;
+}
+
 HardwareProfile calibrate(const CalibrateOptions& opts) {
   auto say = [&](const std::string& line) {
     if (opts.progress) opts.progress(line);

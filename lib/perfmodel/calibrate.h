@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,30 @@ HardwareProfile calibrate(const CalibrateOptions& opts);
 // GB/s of weights one quantized GEMV of `codec` streams over `working_set`
 // bytes on `pool` (median of `reps` after a warm-up pass).
 double measure_gemv_gbs(const std::string& codec, size_t working_set, ThreadPool& pool, int reps = 3);
+
+// One parallel GEMV call of a decode step at a model's own shapes: `n_mats`
+// matrices of rows x cols in `codec` in one pass (one matrix: a plain GEMV;
+// several: multi_gemv, as the forward pass runs a token's experts), on
+// `x_rows` activation rows (1, shared; or one per matrix).
+struct GemvCall {
+  std::string codec;
+  int64_t rows = 0, cols = 0;
+  int n_mats = 1, x_rows = 1;
+  bool expert = false;  // routed experts: their bytes and time make the expert rate
+};
+
+// GB/s one decode layer's calls deliver, run in order as the forward pass
+// dispatches them (activations encoded per call, as it does), over copies of
+// the layer's weights past `working_set` bytes so they stream from DRAM.
+// Small matrices pay their dispatch, barrier and row-split imbalance here,
+// which one large GEMV (measure_gemv_gbs) does not show. A kind without calls
+// reports 0.
+struct DecodeGemvRates {
+  double resident_gbs = 0, expert_gbs = 0;
+  double resident_bytes = 0, expert_bytes = 0;  // one layer's
+};
+DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t working_set, ThreadPool& pool,
+                                    int reps = 3);
 
 // One measurement of O_DIRECT reads: GB/s of random `request_bytes` reads kept
 // `queue_depth` deep on `path` for about `seconds`; also the mean latency of

@@ -19,6 +19,7 @@
 #include "model/preset.h"
 #include "perfmodel/cache_sim.h"
 #include "perfmodel/shape.h"
+#include "quant/codec.h"
 
 namespace moelab::experiment {
 namespace {
@@ -57,6 +58,59 @@ PointPrediction predict(const std::string& io, size_t slots, int64_t top_k, cons
   in.decode_tokens = 32;
   in.history_runs = 1;
   return predict_point(tiny_hw(), s, facts(top_k, io == "resident" ? 0 : slots), in);
+}
+
+// The compute term is measured on the calls the forward pass makes: q, k, v,
+// o, the router, one pass over the K experts' gates and ups, one over their
+// downs (one activation row each); per-expert rows, not the 3-D tensor's.
+TEST(PredictPoint, DecodeLayerCallsFollowTheForwardPass) {
+  model::Config c = model::find_preset("qwen3-30b-a3b").config;
+  c.n_layer = 4, c.n_expert = 16;
+  const quant::Codec& q4k = quant::codec("q4_k");
+  const quant::Codec& q6k = quant::codec("q6_k");
+  auto mat = [](const quant::Codec& codec, int64_t rows, int64_t cols) {
+    quant::QMatrix m;
+    m.codec = &codec, m.rows = rows, m.cols = cols;
+    return m;
+  };
+  model::LayerWeights l;
+  l.wq = mat(q4k, c.q_dim(), c.n_embd), l.wk = mat(q4k, c.kv_dim(), c.n_embd), l.wv = mat(q6k, c.kv_dim(), c.n_embd);
+  l.wo = mat(q4k, c.n_embd, c.q_dim());
+  l.router = mat(quant::codec("f32"), c.n_expert, c.n_embd);
+  l.gate_exps = mat(q4k, c.n_expert * c.n_ff_exp, c.n_embd), l.up_exps = l.gate_exps;
+  l.down_exps = mat(q6k, c.n_expert * c.n_embd, c.n_ff_exp);
+
+  const std::vector<perfmodel::GemvCall> calls = decode_layer_calls(c, l, 6);
+  ASSERT_EQ(calls.size(), 7u);
+  EXPECT_EQ(calls[2].codec, "q6_k");
+  EXPECT_EQ(calls[2].rows, c.kv_dim());
+  EXPECT_EQ(calls[4].codec, "f32");
+  EXPECT_FALSE(calls[4].expert);
+  const perfmodel::GemvCall& gate_up = calls[5];
+  EXPECT_TRUE(gate_up.expert);
+  EXPECT_EQ(gate_up.n_mats, 12);
+  EXPECT_EQ(gate_up.x_rows, 1);
+  EXPECT_EQ(gate_up.rows, c.n_ff_exp);
+  const perfmodel::GemvCall& down = calls[6];
+  EXPECT_EQ(down.codec, "q6_k");
+  EXPECT_EQ(down.n_mats, 6);
+  EXPECT_EQ(down.x_rows, 6);
+  EXPECT_EQ(down.rows, c.n_embd);
+  EXPECT_EQ(down.cols, c.n_ff_exp);
+
+  l.up_exps = mat(q6k, c.n_expert * c.n_ff_exp, c.n_embd);  // gates and ups in two codecs: two passes
+  const std::vector<perfmodel::GemvCall> split = decode_layer_calls(c, l, 6);
+  ASSERT_EQ(split.size(), 8u);
+  EXPECT_EQ(split[5].n_mats, 6);
+  EXPECT_EQ(split[6].codec, "q6_k");
+
+  c.n_expert = 0;  // dense: q, k, v, o, gate, up, down
+  model::LayerWeights d;
+  d.wq = l.wq, d.wk = l.wk, d.wv = l.wv, d.wo = l.wo;
+  d.ffn_gate = mat(q4k, 4096, c.n_embd), d.ffn_up = d.ffn_gate, d.ffn_down = mat(q4k, c.n_embd, 4096);
+  const std::vector<perfmodel::GemvCall> dense = decode_layer_calls(c, d, 0);
+  ASSERT_EQ(dense.size(), 7u);
+  EXPECT_TRUE(std::none_of(dense.begin(), dense.end(), [](const perfmodel::GemvCall& g) { return g.expert; }));
 }
 
 TEST(PredictPoint, ResidentReadsNothingFromDisk) {
