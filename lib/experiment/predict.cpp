@@ -284,8 +284,12 @@ void set_prediction_metrics(const PointPrediction& p, MetricValues& m) {
 namespace {
 
 // What predict_point reads per request and how deep, for the SSD refresh.
-void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel::HardwareProfile& hw, double& request,
-              double& depth) {
+// With speculation the prefetcher's backend reads beside the forward pass's,
+// each at the strategy's depth: the disk then sees twice the depth, and that
+// shared rate is what bounds a streamed layer (perfmodel::predict), so it is
+// the one measured.
+void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel::HardwareProfile& hw,
+              bool prefetcher, double& request, double& depth) {
   constexpr double kChunk = 1024.0 * 1024.0;
   request = f.read_bytes > 0 ? f.read_bytes : kChunk;
   depth = 1;
@@ -294,6 +298,7 @@ void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel
     request = std::min(request, kChunk);
     depth = std::min(8, io.n);
   }
+  if (prefetcher) depth *= 2;
 }
 
 }  // namespace
@@ -354,16 +359,17 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
   const store::IoStrategy io = store::parse_io_strategy(setup.engine.io);
   if (facts.streams && !facts.read_path.empty() && io.kind != store::IoKind::resident) {
     double request = 0, depth = 1;
-    io_shape(io, facts, hw, request, depth);
+    io_shape(io, facts, hw, setup.engine.spec_depth > 0, request, depth);
     const size_t req = std::max<size_t>(4096, size_t(request) / 4096 * 4096);
     const size_t file_bytes = size_t(fs::file_size(facts.read_path)) / 4096 * 4096;
     if (file_bytes >= 4 * req) {
       // Buffered reads whose pages are dropped (pread, and mmap's faults of
       // read_ahead_kb) are measured as the engine issues them: read-ahead
       // past each request, and whatever the page cache keeps of the file,
-      // count. Every other mode with O_DIRECT.
+      // count. Every other mode with O_DIRECT. One second: shorter probes
+      // of the lent box's disk scattered +-25% around its sustained rate.
       const bool buffered_dropped = io.uses_page_cache() && setup.engine.drop_pages;
-      const double fresh = perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 0.3,
+      const double fresh = perfmodel::measure_direct_reads(facts.read_path, file_bytes, req, int(depth), 1.0,
                                                            !buffered_dropped, buffered_dropped)
                                .gbs;
       const double before = hw.ssd_read_gbs(double(req), depth);
