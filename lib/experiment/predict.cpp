@@ -8,9 +8,9 @@
 #include <map>
 
 #include "core/error.h"
-#include "perfmodel/cache_sim.h"
 #include "metrics/bandwidth.h"
 #include "metrics/timer.h"
+#include "perfmodel/cache_sim.h"
 #include "quant/codec.h"
 #include "store/streaming_experts.h"
 
@@ -155,6 +155,7 @@ EngineFacts engine_facts(engine::Engine& engine) {
 PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
                               const PredictionInputs& in) {
   using perfmodel::IoMode;
+  const bool debug = std::getenv("MOELAB_PREDICT_DEBUG") != nullptr;  // prints the replay and the terms
   const store::IoStrategy io = store::parse_io_strategy(setup.engine.io);
   perfmodel::Scenario sc;
   sc.metric = perfmodel::Metric::decode_tok_s;
@@ -207,7 +208,7 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
         perfmodel::replay_store(seq, store::parse_cache_policy(setup.engine.cache), facts.cache_slots, measure_from);
     hit = r.hit_rate();
     sc.hit_rate = hit;
-    if (std::getenv("MOELAB_PREDICT_DEBUG"))
+    if (debug)
       std::fprintf(stderr, "replay: tokens %lld acq %llu hits %llu misses %llu prefetch %llu slots %zu events %zu\n",
                    (long long)r.measured_tokens, (unsigned long long)r.acquisitions, (unsigned long long)r.hits,
                    (unsigned long long)r.misses, (unsigned long long)r.prefetch_reads, facts.cache_slots,
@@ -243,7 +244,7 @@ PointPrediction predict_point(const perfmodel::HardwareProfile& hw, const PointS
   }
   PointPrediction out;
   out.model = perfmodel::predict(hw, facts.shape, sc);
-  if (std::getenv("MOELAB_PREDICT_DEBUG"))
+  if (debug)
     std::fprintf(stderr,
                  "predict: %s tok/s %.2f disk MB/tok %.1f compute ms %.2f overhead ms %.2f io ms %.2f exposed ms %.2f "
                  "ssd %.3f GB/s at %.0f KiB\n",
@@ -288,8 +289,8 @@ namespace {
 // each at the strategy's depth: the disk then sees twice the depth, and that
 // shared rate is what bounds a streamed layer (perfmodel::predict), so it is
 // the one measured.
-void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel::HardwareProfile& hw,
-              bool prefetcher, double& request, double& depth) {
+void io_shape(const store::IoStrategy& io, const EngineFacts& f, const perfmodel::HardwareProfile& hw, bool prefetcher,
+              double& request, double& depth) {
   constexpr double kChunk = 1024.0 * 1024.0;
   request = f.read_bytes > 0 ? f.read_bytes : kChunk;
   depth = 1;
@@ -314,8 +315,9 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     // The kernels at the model's own shapes, dispatched as the forward pass
     // does: what the weights' bytes cost per decode step.
     const perfmodel::DecodeGemvRates r = perfmodel::measure_decode_gemv(facts.decode_calls, kWorkingSet, pool, 3);
-    const std::string source = "one decode layer's GEMVs at the model's shapes, dispatched as the forward pass does, "
-                               "over 128 MiB; re-measured before the point";
+    const std::string source =
+        "one decode layer's GEMVs at the model's shapes, dispatched as the forward pass does, "
+        "over 128 MiB; re-measured before the point";
     auto set = [&](const std::string& codec, double gbs) {
       if (!(gbs > 0)) return;
       hw.cpu.gemv_gbs[codec] = {gbs, source};
@@ -352,8 +354,8 @@ nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const Point
     const double us = double(metrics::now_ns() - t0) * 1e-3 / kDispatches;
     const int dispatches = !facts.decode_calls.empty() ? 1 : facts.shape.is_moe() ? 8 : 7;
     hw.cpu.layer_overhead_us = perfmodel::Sourced{
-        us * dispatches, std::to_string(dispatches) +
-                             " x the mean of 400 empty ThreadPool dispatches, re-measured before the point"};
+        us * dispatches,
+        std::to_string(dispatches) + " x the mean of 400 empty ThreadPool dispatches, re-measured before the point"};
     out["dispatch_us"] = us;
   }
   const store::IoStrategy io = store::parse_io_strategy(setup.engine.io);

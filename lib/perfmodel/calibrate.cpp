@@ -168,8 +168,8 @@ DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t work
     const GemvCall* call;
     const quant::Codec* codec;
     size_t matrix_bytes;
-    std::vector<float> x;          // [x_rows, cols]
-    std::vector<uint8_t> tile;     // up to 64 encoded rows, repeated to fill each matrix
+    std::vector<float> x;       // [x_rows, cols]
+    std::vector<uint8_t> tile;  // up to 64 encoded rows, repeated to fill each matrix
   };
   std::vector<Prepared> calls;
   DecodeGemvRates out;
@@ -183,12 +183,13 @@ DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t work
                   std::to_string(g.cols) + ", " + std::to_string(g.n_mats) + " matrices, " + std::to_string(g.x_rows) +
                   " activation rows)");
     if (g.cols % c->block_values != 0)
-      throw Error("calibrate: decode GEMV: " + std::to_string(g.cols) + " columns are not whole " + g.codec + " blocks");
+      throw Error("calibrate: decode GEMV: " + std::to_string(g.cols) + " columns are not whole " + g.codec +
+                  " blocks");
     const size_t bytes = c->row_bytes(g.cols) * size_t(g.rows);
     const int64_t tile_rows = std::min<int64_t>(64, g.rows);
-    calls.push_back({&g, c, bytes, gaussian_matrix(g.x_rows, g.cols, 13),
-                     quant::quantize(*c, gaussian_matrix(tile_rows, g.cols, 5), tile_rows, g.cols, nullptr, false,
-                                     &pool)});
+    calls.push_back(
+        {&g, c, bytes, gaussian_matrix(g.x_rows, g.cols, 13),
+         quant::quantize(*c, gaussian_matrix(tile_rows, g.cols, 5), tile_rows, g.cols, nullptr, false, &pool)});
     layer_bytes += bytes * size_t(g.n_mats);
     (g.expert ? out.expert_bytes : out.resident_bytes) += double(bytes) * g.n_mats;
     max_out = std::max(max_out, g.rows * g.n_mats);
@@ -221,8 +222,10 @@ DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t work
         m += group.size();
         const int64_t t0 = metrics::now_ns();
         act.encode(*p.codec, p.x.data(), p.call->x_rows, p.call->cols, quant::DotPath::quantized);
-        if (group.size() == 1) quant::gemv(group[0], act, y.data(), &pool);
-        else quant::multi_gemv(group, act, y.data(), &pool);
+        if (group.size() == 1)
+          quant::gemv(group[0], act, y.data(), &pool);
+        else
+          quant::multi_gemv(group, act, y.data(), &pool);
         (p.call->expert ? expert_ns : resident_ns) += metrics::now_ns() - t0;
       }
     }

@@ -2,9 +2,8 @@
 // own configuration (io, budget, policy, top_k), a sweep given a profile
 // records them with the profile in the run's attributes, and a malformed
 // profile fails before any work with the file and field named.
-#include <gtest/gtest.h>
-
 #include <H5Cpp.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
