@@ -27,6 +27,7 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head
   qjl_w_.assign(size_t(n_layer * n_head_kv * head_dim), 1.0f);
   centred_.resize(size_t(head_dim));
   centre_pos_.resize(size_t(head_dim));
+  angles_.resize(size_t(head_dim));
 }
 
 void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n, int64_t group) {
@@ -40,21 +41,25 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   float* c = &k_centre_[size_t(layer * kv_dim)];
   // Keys turned back to position 0 (R(-t) k_t) when the centre follows RoPE.
   std::vector<float> k0(static_cast<size_t>(n * kv_dim));
-  for (int64_t t = 0; t < n; ++t)
+  for (int64_t t = 0; t < n; ++t) {
+    rope_angles(-t, angles_.data());
     for (int64_t h = 0; h < n_head_kv_; ++h)
-      turn(k + t * kv_dim + h * head_dim_, &k0[size_t(t * kv_dim + h * head_dim_)], -t);
+      turn(k + t * kv_dim + h * head_dim_, &k0[size_t(t * kv_dim + h * head_dim_)], angles_.data());
+  }
   for (int64_t i = 0; i < kv_dim; ++i) {
     double sum = 0;
     for (int64_t t = 1; t < n; ++t) sum += k0[size_t(t * kv_dim + i)];
     c[i] = float(sum / double(n - 1));
   }
-  // The keys as store() will centre them: k_t - centre_at(t) (reusing k0).
-  for (int64_t t = 0; t < n; ++t)
+  // The keys as store() will centre them: k_t - R(t) c (reusing k0).
+  for (int64_t t = 0; t < n; ++t) {
+    rope_angles(t, angles_.data());
     for (int64_t h = 0; h < n_head_kv_; ++h) {
       float* y = &k0[size_t(t * kv_dim + h * head_dim_)];
-      centre_at(layer, h, t, centre_pos_.data());
+      turn(key_centre(layer, h), centre_pos_.data(), angles_.data());
       for (int64_t i = 0; i < head_dim_; ++i) y[i] = k[t * kv_dim + h * head_dim_ + i] - centre_pos_[size_t(i)];
     }
+  }
   // Channel weights w_i^2 ~ rms(q_i) / rms(k_i - c_i) (kv_codec.cpp says why),
   // normalised to a mean ratio of 1 and kept within [0.01, 100] of it. tq3,
   // whose weights act on the sketch only, keeps w_i^2 ~ rms(q_i) (floor 0.01).
@@ -91,18 +96,21 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   }
 }
 
-void KvCache::turn(const float* x, float* out, int64_t pos) const {
-  std::copy(x, x + head_dim_, out);
+void KvCache::rope_angles(int64_t pos, double* cs) const {
   for (int64_t i = 0; i < rope_dims() / 2; ++i) {
-    const double cs = std::cos(double(pos) * rope_freq_[size_t(i)]), sn = std::sin(double(pos) * rope_freq_[size_t(i)]);
-    const int64_t a = pair_a(i), b = pair_b(i);
-    out[a] = float(x[a] * cs - x[b] * sn);
-    out[b] = float(x[a] * sn + x[b] * cs);
+    cs[2 * i] = std::cos(double(pos) * rope_freq_[size_t(i)]);
+    cs[2 * i + 1] = std::sin(double(pos) * rope_freq_[size_t(i)]);
   }
 }
 
-void KvCache::centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const {
-  turn(key_centre(layer, h), out, pos);
+void KvCache::turn(const float* x, float* out, const double* cs) const {
+  std::copy(x, x + head_dim_, out);
+  for (int64_t i = 0; i < rope_dims() / 2; ++i) {
+    const double c = cs[2 * i], s = cs[2 * i + 1];
+    const int64_t a = pair_a(i), b = pair_b(i);
+    out[a] = float(x[a] * c - x[b] * s);
+    out[b] = float(x[a] * s + x[b] * c);
+  }
 }
 
 void KvCache::rope_features(int64_t pos0, int64_t n, float* kt, int64_t ld) const {
@@ -145,11 +153,12 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
   if (pos < 0 || pos >= n_ctx_)
     throw Error("kv cache: position " + std::to_string(pos) + " is past the context size " + std::to_string(n_ctx_));
   const bool centre = k_codec_->centers_keys();
+  if (centre) rope_angles(pos, angles_.data());  // once per position: every head turns its centre by them
   for (int64_t h = 0; h < n_head_kv_; ++h) {
     const float* key = k + h * head_dim_;
     if (centre && pos == 0) std::copy(key, key + head_dim_, &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]);
     if (centre) {
-      centre_at(layer, h, pos, centre_pos_.data());
+      turn(key_centre(layer, h), centre_pos_.data(), angles_.data());
       for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - centre_pos_[size_t(i)];
       key = centred_.data();
     }

@@ -55,7 +55,7 @@ class KvCache {
   // atypical), fixed from then on; zero when the first batch has one token
   // (weights 1 then). k: [n, n_head_kv * head_dim]. With RoPE (KvRope) the
   // centre is the mean of the un-rotated keys, and position p's key is stored
-  // minus the centre turned to p (centre_at): a fixed post-RoPE centre goes
+  // minus the centre turned to p (turn): a fixed post-RoPE centre goes
   // stale as positions turn the keys (on SmolLM2 the centred energy of the
   // mid-frequency channels grew from 0.19 to 0.95 of the raw keys' between
   // positions 0-511 and 1536-2047). Attention adds q . (rotated part of the
@@ -85,8 +85,6 @@ class KvCache {
   const float* key_centre(int64_t layer, int64_t h) const {
     return &k_centre_[size_t((layer * n_head_kv_ + h) * head_dim_)];
   }
-  // out[head_dim] = the centre of head h turned to position pos (the centre itself without RoPE).
-  void centre_at(int64_t layer, int64_t h, int64_t pos, float* out) const;
   // Rotary dims whose centre part attention adds back (0 unless the key codec
   // centres keys and the cache has RoPE). Score-space features, per pair i <
   // n_rot / 2: key (cos, sin) of pos's angle, query q . c turned so that their
@@ -121,9 +119,12 @@ class KvCache {
   size_t offset(int64_t layer, int64_t pos, int64_t h, size_t head_bytes) const {
     return ((size_t(layer) * size_t(n_ctx_) + size_t(pos)) * size_t(n_head_kv_) + size_t(h)) * head_bytes;
   }
-  // out[head_dim] = x turned by RoPE to position pos over the rope_dims() dims
-  // (negative pos turns back), the other dims copied.
-  void turn(const float* x, float* out, int64_t pos) const;
+  // cs[2i], cs[2i + 1] = cos, sin of pos's angle for rotary pair i < rope_dims() / 2
+  // (negative pos turns back): every head of a position shares them.
+  void rope_angles(int64_t pos, double* cs) const;
+  // out[head_dim] = x turned by RoPE through the angles `cs` over the
+  // rope_dims() dims, the other dims copied.
+  void turn(const float* x, float* out, const double* cs) const;
   // Dims (a, b) of rotary pair i.
   int64_t pair_a(int64_t i) const { return rope_.neox ? i : 2 * i; }
   int64_t pair_b(int64_t i) const { return rope_.neox ? i + rope_.n_rot / 2 : 2 * i + 1; }
@@ -137,6 +138,7 @@ class KvCache {
   std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
   std::vector<float> qjl_w_;     // [n_layer, n_head_kv, head_dim], 1 until calibrated
   std::vector<float> centred_, centre_pos_;  // [head_dim] scratch of store()
+  std::vector<double> angles_;               // [rope_dims()] scratch: rope_angles of one position
   int64_t n_past_ = 0;
 };
 
