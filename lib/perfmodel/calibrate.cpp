@@ -45,8 +45,11 @@ double read_ahead_kib(const std::filesystem::path& dir) {
 // 4 KiB covers every device this runs on.
 constexpr size_t kDirectAlign = 4096;
 
+// aligned_alloc wants a size that is a whole number of alignments: rounded up.
 struct AlignedBuffer {
-  explicit AlignedBuffer(size_t bytes) : data(static_cast<uint8_t*>(std::aligned_alloc(kDirectAlign, bytes)), &std::free) {
+  static size_t round_up(size_t bytes) { return (bytes + kDirectAlign - 1) / kDirectAlign * kDirectAlign; }
+  explicit AlignedBuffer(size_t bytes)
+      : data(static_cast<uint8_t*>(std::aligned_alloc(kDirectAlign, round_up(bytes))), &std::free) {
     if (!data) throw Error("calibrate: cannot allocate " + std::to_string(bytes) + " bytes");
   }
   std::unique_ptr<uint8_t, decltype(&std::free)> data;
