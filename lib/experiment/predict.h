@@ -111,10 +111,11 @@ std::string bound_name(double code);
 void set_prediction_metrics(const PointPrediction& p, MetricValues& m);
 
 // Re-measures, just before a point runs, the rates its prediction uses (the
-// machine is shared, and rates move within minutes): memory read and the GEMV
-// rate of the point's codecs on the engine's own thread pool, and for streamed
-// io O_DIRECT reads of the point's own expert file at its request size and
-// queue depth, which rescales the profile's SSD curve. Returns what it
+// machine is shared, and rates move within minutes): memory read, the GEMV
+// rates of one decode layer's calls at the model's shapes (facts.decode_calls)
+// on the engine's own thread pool, one pool dispatch, and for streamed io one
+// second of reads of the point's own expert file at its request size and the
+// depth the disk sees, which rescales the profile's SSD curve. Returns what it
 // measured, as JSON, for the record.
 nlohmann::ordered_json refresh_rates(perfmodel::HardwareProfile& hw, const PointSetup& setup, const EngineFacts& facts,
                                      ThreadPool& pool);
