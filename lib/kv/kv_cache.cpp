@@ -54,11 +54,8 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
   // The keys as store() will centre them: k_t - R(t) c (reusing k0).
   for (int64_t t = 0; t < n; ++t) {
     rope_angles(t, angles_.data());
-    for (int64_t h = 0; h < n_head_kv_; ++h) {
-      float* y = &k0[size_t(t * kv_dim + h * head_dim_)];
-      turn(key_centre(layer, h), centre_pos_.data(), angles_.data());
-      for (int64_t i = 0; i < head_dim_; ++i) y[i] = k[t * kv_dim + h * head_dim_ + i] - centre_pos_[size_t(i)];
-    }
+    for (int64_t h = 0; h < n_head_kv_; ++h)
+      subtract_centre(layer, h, k + t * kv_dim + h * head_dim_, &k0[size_t(t * kv_dim + h * head_dim_)]);
   }
   // Channel weights w_i^2 ~ rms(q_i) / rms(k_i - c_i) (kv_codec.cpp says why),
   // normalised to a mean ratio of 1 and kept within [0.01, 100] of it. tq3,
@@ -94,6 +91,11 @@ void KvCache::calibrate(int64_t layer, const float* q, const float* k, int64_t n
       w[i] = mean_ratio > 0 ? float(std::sqrt(std::clamp(ratio[size_t(i)] / mean_ratio, 0.01, sketch_only ? 1e30 : 100.0)))
                             : 1.0f;
   }
+}
+
+void KvCache::subtract_centre(int64_t layer, int64_t h, const float* key, float* out) {
+  turn(key_centre(layer, h), centre_pos_.data(), angles_.data());
+  for (int64_t i = 0; i < head_dim_; ++i) out[i] = key[i] - centre_pos_[size_t(i)];
 }
 
 void KvCache::rope_angles(int64_t pos, double* cs) const {
@@ -158,8 +160,7 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
     const float* key = k + h * head_dim_;
     if (centre && pos == 0) std::copy(key, key + head_dim_, &sink_k_[size_t((layer * n_head_kv_ + h) * head_dim_)]);
     if (centre) {
-      turn(key_centre(layer, h), centre_pos_.data(), angles_.data());
-      for (int64_t i = 0; i < head_dim_; ++i) centred_[size_t(i)] = key[i] - centre_pos_[size_t(i)];
+      subtract_centre(layer, h, key, centred_.data());
       key = centred_.data();
     }
     k_codec_->encode(key, k_.data() + offset(layer, pos, h, head_bytes_k()), qjl_weight(layer, h));

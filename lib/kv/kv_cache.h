@@ -125,6 +125,9 @@ class KvCache {
   // out[head_dim] = x turned by RoPE through the angles `cs` over the
   // rope_dims() dims, the other dims copied.
   void turn(const float* x, float* out, const double* cs) const;
+  // out[head_dim] = key - the centre of head h turned by angles_ (the key's
+  // position: rope_angles was called for it).
+  void subtract_centre(int64_t layer, int64_t h, const float* key, float* out);
   // Dims (a, b) of rotary pair i.
   int64_t pair_a(int64_t i) const { return rope_.neox ? i : 2 * i; }
   int64_t pair_b(int64_t i) const { return rope_.neox ? i + rope_.n_rot / 2 : 2 * i + 1; }
@@ -137,7 +140,7 @@ class KvCache {
   std::vector<float> k_centre_;  // [n_layer, n_head_kv, head_dim]
   std::vector<float> sink_k_;    // [n_layer, n_head_kv, head_dim]
   std::vector<float> qjl_w_;     // [n_layer, n_head_kv, head_dim], 1 until calibrated
-  std::vector<float> centred_, centre_pos_;  // [head_dim] scratch of store()
+  std::vector<float> centred_, centre_pos_;  // [head_dim] scratch of store() and subtract_centre
   std::vector<double> angles_;               // [rope_dims()] scratch: rope_angles of one position
   int64_t n_past_ = 0;
 };

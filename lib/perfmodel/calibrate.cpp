@@ -138,30 +138,13 @@ ReadSample measure_direct_reads(const std::filesystem::path& path, size_t file_b
 }
 
 double measure_gemv_gbs(const std::string& codec_name, size_t working_set, ThreadPool& pool, int reps) {
-  // A few properly encoded rows tiled over a working set past the LLC, so the
-  // weights stream from DRAM as in a large model.
-  const int64_t cols = 4096, tile_rows = 64;
-  const std::vector<float> x = gaussian_matrix(1, cols, 3);
-  const quant::Codec& c = quant::codec(codec_name);
-  const std::vector<float> w = gaussian_matrix(tile_rows, cols, 5);
-  const std::vector<uint8_t> tile = quant::quantize(c, w, tile_rows, cols, nullptr, false, &pool);
-  const size_t row_bytes = c.row_bytes(cols);
+  // One matrix of 4096 columns filling the working set (past the LLC, so the
+  // weights stream from DRAM as in a large model): a layer of one call.
+  constexpr int64_t cols = 4096, tile_rows = 64;
+  const size_t row_bytes = quant::codec(codec_name).row_bytes(cols);
   const int64_t rows = std::max<int64_t>(tile_rows, int64_t(working_set / row_bytes) / tile_rows * tile_rows);
-  AlignedBuffer buf(size_t(rows) * row_bytes);
-  for (int64_t r = 0; r < rows; r += tile_rows)
-    std::memcpy(buf.data.get() + size_t(r) * row_bytes, tile.data(), tile.size());
-  const quant::QMatrix m = quant::make_qmatrix(c, buf.data.get(), size_t(rows) * row_bytes, rows, cols);
-  std::vector<float> y(static_cast<size_t>(rows));
-  quant::Activations act;
-  act.encode(c, x.data(), 1, cols, quant::DotPath::quantized);
-  std::vector<double> gbs;
-  for (int rep = 0; rep <= reps; ++rep) {  // the first pass warms up (page faults, frequency)
-    const int64_t t0 = metrics::now_ns();
-    quant::gemv(m, act, y.data(), &pool);
-    const int64_t t1 = metrics::now_ns();
-    if (rep > 0) gbs.push_back(double(size_t(rows) * row_bytes) / double(t1 - t0));
-  }
-  return metrics::median(gbs);
+  const GemvCall one{codec_name, rows, cols};
+  return measure_decode_gemv(std::span(&one, 1), working_set, pool, reps).resident_gbs;
 }
 
 DecodeGemvRates measure_decode_gemv(std::span<const GemvCall> layer, size_t working_set, ThreadPool& pool, int reps) {
